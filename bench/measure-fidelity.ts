@@ -1,25 +1,29 @@
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runRunner } from '../src/measure/runner.js';
-import { compare, gate, median } from '../src/domain/stats.js';
+import { measureTrees } from '../src/measure/measure.js';
+import { compare, median } from '../src/domain/stats.js';
 
 /**
  * How trustworthy is the speedup gate? Many A/A comparisons (identical trees)
  * give the false-positive rate; comparisons with a known injected slowdown
  * (the same loop run 1.10x and 1.25x as long) give the power. Everything goes
- * through the real Python runner with its default protocol (4 ABBA rounds x
- * 10 samples per side, a fresh process per benchmark, side and round, pinned
- * to one CPU). A comparison is flagged when the gate's verdict is not
- * "no change" (a change significant by at least 5%, on each side's fastest
- * half); asv's plain rule on all samples is reported beside it.
+ * through the real protocol (measureTrees: the Python runner with its
+ * defaults, 4 ABBA rounds x 10 samples per side, each measurement a fork of
+ * one server, pinned to one CPU; then the same again for every benchmark the
+ * first rounds call changed). A comparison is flagged when the final verdict
+ * is not "no change"; how many A/A comparisons went on to the second stage,
+ * and asv's plain rule on the first-stage samples, are reported beside it.
+ * BENCH_DUMP=DIR keeps every suite's full report there for analysis.
  * Run it on an otherwise idle machine: other load is noise it will count.
  */
 const PER_SUITE = Number(process.env.BENCH_BENCHMARKS_PER_SUITE ?? 50);
-const AA_SUITES = Number(process.env.BENCH_AA_SUITES ?? 4);
-const POWER_SUITES = Number(process.env.BENCH_POWER_SUITES ?? 1);
+const AA_SUITES = Number(process.env.BENCH_AA_SUITES ?? 16);
+const POWER_SUITES = Number(process.env.BENCH_POWER_SUITES ?? 4);
+const LAUNCH_METHOD = (process.env.BENCH_LAUNCH_METHOD ?? 'auto') as 'auto' | 'forkserver' | 'spawn';
 const SAMPLE_TIME = Number(process.env.BENCH_SAMPLE_TIME ?? 0.002);
 const PYTHON = process.env.BENCH_PYTHON ?? 'python3';
+const DUMP = process.env.BENCH_DUMP;
 
 /** A tree whose suite has PER_SUITE loop benchmarks, each doing `scale` times its base amount of work. */
 function writeTree(root: string, scale: number): string {
@@ -35,7 +39,7 @@ function writeTree(root: string, scale: number): string {
   return root;
 }
 
-interface Outcome { verdict: 'faster' | 'slower' | 'no change'; asvSignificant: boolean; speedup: number }
+interface Outcome { verdict: string; screenVerdict: string; asvSignificant: boolean; speedup: number; samplesPerSide: number; launchMethod: string }
 
 async function comparisons(scale: number, suites: number, tmp: string, label: string): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
@@ -43,14 +47,16 @@ async function comparisons(scale: number, suites: number, tmp: string, label: st
     const base = writeTree(path.join(tmp, `${label}-${s}-base`), 1);
     const head = writeTree(path.join(tmp, `${label}-${s}-head`), scale);
     const t0 = performance.now();
-    const out = await runRunner({ python: PYTHON, base, head, sampleTime: SAMPLE_TIME, warmupTime: 0.005 });
-    for (const b of out.benchmarks) {
-      if (b.base.error || b.head.error) throw new Error(`${b.name}: ${b.base.error ?? b.head.error}`);
-      const c = compare(b.base.samples, b.head.samples);
-      const verdict = gate(b.base.samples, b.head.samples, { samplesPerRound: out.samples_per_round }).verdict;
-      outcomes.push({ verdict, asvSignificant: c.significant, speedup: c.speedup });
+    const report = await measureTrees({ python: PYTHON, base, head, sampleTime: SAMPLE_TIME, warmupTime: 0.005, launchMethod: LAUNCH_METHOD });
+    const perSide = report.rounds * report.samples_per_round;
+    if (DUMP) writeFileSync(path.join(DUMP, `${label}-${s}.json`), JSON.stringify(report));
+    for (const b of report.benchmarks) {
+      if (b.verdict === 'failed') throw new Error(`${b.name}: ${b.error}`);
+      // asv's rule on the same first-stage samples the gate screened
+      const c = compare(b.base_samples.slice(0, perSide), b.head_samples.slice(0, perSide));
+      outcomes.push({ verdict: b.verdict, screenVerdict: b.confirmation ? 'measured again' : 'no change', asvSignificant: c.significant, speedup: c.speedup, samplesPerSide: perSide, launchMethod: report.launch_method ?? 'spawn' });
     }
-    console.error(`  ${label} suite ${s + 1}/${suites}: ${out.benchmarks.length} comparisons in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.error(`  ${label} suite ${s + 1}/${suites}: ${report.benchmarks.length} comparisons (${report.benchmarks.filter((b) => b.confirmation).length} re-measured) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   return outcomes;
 }
@@ -72,6 +78,7 @@ export async function run(): Promise<void> {
       aa_comparisons: aa.length,
       false_positives: falsePositives,
       false_positive_rate: round(falsePositives / aa.length),
+      aa_measured_again_rate: round(aa.filter((o) => o.screenVerdict !== 'no change').length / aa.length),
       aa_max_abs_log_speedup: round(Math.max(...aa.map((o) => Math.abs(Math.log(o.speedup))))),
       comparisons_per_slowdown: s110.length,
       power_at_1_10: round(detected(s110)),
@@ -81,7 +88,9 @@ export async function run(): Promise<void> {
       asv_rule_power_at_1_25: round(asvDetected(s125)),
       measured_slowdown_at_1_10: round(1 / median(s110.map((o) => o.speedup)), 3),
       measured_slowdown_at_1_25: round(1 / median(s125.map((o) => o.speedup)), 3),
-      samples_per_side: 40,
+      samples_per_side: median(aa.map((o) => o.samplesPerSide)),
+      samples_per_side_second_stage: 2 * median(aa.map((o) => o.samplesPerSide)),
+      launch_method: aa[0]?.launchMethod,
       seconds: Math.round((performance.now() - t0) / 1000),
     }));
   } finally {

@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { sql } from 'kysely';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
@@ -231,12 +231,15 @@ program.command('measure')
   .option('--samples-per-round <n>', 'samples per process', (v) => Number(v), 10)
   .option('--python <path>', 'the interpreter of the environment to measure in', 'python3')
   .option('--config <path>', 'asv.conf.json relative to the repository root (default: found)')
+  .addOption(new Option('--launch-method <method>', 'forkserver: each measurement is a fork of a per-tree process that imported the suite (asv\'s default on POSIX); spawn: a new interpreter each time')
+    .choices(['auto', 'forkserver', 'spawn']).default('auto'))
+  .option('--no-confirm', 'do not re-measure the benchmarks the first rounds call changed (by default a change must show again in as many fresh rounds)')
   .option('--json', 'print one JSON object instead of the table')
-  .action(async (opts: { repo: string; base: string; head: string; bench?: string; rounds: number; samplesPerRound: number; python: string; config?: string; json?: boolean }) => {
+  .action(async (opts: { repo: string; base: string; head: string; bench?: string; rounds: number; samplesPerRound: number; python: string; config?: string; launchMethod: 'auto' | 'forkserver' | 'spawn'; confirm: boolean; json?: boolean }) => {
     const { measure, formatReport } = await import('./measure/measure.js');
     const report = await measure({
       repo: path.resolve(opts.repo), base: opts.base, head: opts.head, bench: opts.bench, rounds: opts.rounds,
-      samplesPerRound: opts.samplesPerRound, python: opts.python, config: opts.config,
+      samplesPerRound: opts.samplesPerRound, python: opts.python, config: opts.config, launchMethod: opts.launchMethod, confirm: opts.confirm,
       onProgress: opts.json ? undefined : (line) => process.stderr.write(`${line}\n`),
     });
     console.log(opts.json ? JSON.stringify(report) : formatReport(report));

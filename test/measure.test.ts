@@ -27,11 +27,13 @@ describe('perfmine measure on a real ASV suite', () => {
     expect(b.comparison!.speedup).toBeGreaterThan(5);
     expect(b.comparison!.speedup_lower_bound!).toBeGreaterThan(1.05);
     expect(b.gate!.faster_lower_bound!).toBeGreaterThan(1.05);
-    expect(b.base_samples.length).toBe(40); // defaults: 4 rounds x 10 samples per side
-    expect(b.head_samples.length).toBe(40);
+    expect(b.confirmation!.verdict).toBe('faster'); // a possible change is measured again
+    expect(b.base_samples.length).toBe(80); // defaults: 4 rounds x 10 samples per side, and as many again
+    expect(b.head_samples.length).toBe(80);
     expect(report.max_speedup!).toBeGreaterThan(5);
     expect(report.max_speedup_lower_bound!).toBeGreaterThan(1.05);
     expect(report.order).toBe('ABBA');
+    expect(report.launch_method).toBe('forkserver');
   });
 
   it('expands params as a cartesian product', () => {
@@ -62,9 +64,11 @@ describe('perfmine measure on a real ASV suite', () => {
 
   it('perfmine measure --json and perfmine stats compare from the command line', async () => {
     const { stdout } = await run('npx', ['tsx', 'src/cli.ts', 'measure', '--repo', repo.dir, '--base', repo.slow, '--head', repo.fast,
-      '--bench', 'time_dedupe$', '--rounds', '2', '--json'], { env: { ...process.env, PERFMINE_LOG_LEVEL: 'warn' } });
+      '--bench', 'time_dedupe$', '--rounds', '2', '--launch-method', 'spawn', '--no-confirm', '--json'], { env: { ...process.env, PERFMINE_LOG_LEVEL: 'warn' } });
     const out = JSON.parse(stdout);
     expect(out.benchmarks[0].base_samples.length).toBe(20);
+    expect(out.launch_method).toBe('spawn');
+    expect(out.benchmarks[0].confirmation).toBeNull();
     expect(out.max_speedup).toBeGreaterThan(5);
     expect(Object.keys(out)).toEqual(expect.arrayContaining(['benchmarks', 'max_speedup', 'max_speedup_lower_bound', 'geomean_speedup']));
 

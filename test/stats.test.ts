@@ -498,6 +498,14 @@ describe('gate with interleaved rounds', () => {
     expect(gate(side([1, 1, 1, 1]), side([1.3, 1.3, 1.3, 1.3]), { samplesPerRound: 10 }).paired_ratio).toBeCloseTo(1 / 1.3, 2);
   });
 
+  it('by each process\'s fastest sample, slow spells inside a process do not move the ratio', () => {
+    // base round 2: mostly slow, with two samples at its own cost
+    const base = [...side([1.3]), ...[1.3, 1.3, 2, 2, 2, 2, 2, 2, 2, 2]];
+    const head = side([1, 1]);
+    expect(pairedRoundRatio(base, head, 10, 'min')).toBeCloseTo(1.3, 2);
+    expect(pairedRoundRatio(base, head, 10)).toBeCloseTo((1.3 + 2) / 2, 1); // by medians, the spell counts
+  });
+
   it('without round structure the paired check cannot pass', () => {
     expect(pairedRoundRatio([1, 2, 3], [1, 2], 1)).toBeNull();
     expect(gate(side([1.3, 1.3, 1.3, 1.3]), side([1, 1, 1, 1]).slice(1), { samplesPerRound: 10 }).verdict).toBe('no change');

@@ -776,13 +776,16 @@ export interface GateVerdict {
  * The median, over rounds, of the ratio of the two sides' medians in that
  * round. A round's two processes run back to back, so a slow spell of the
  * machine usually hits both; this ratio shrugs off the rounds where it did not.
+ * With `by: 'min'`, each process counts with its fastest sample instead: the
+ * benchmark's own cost when slow spells come and go within a process.
  */
-export function pairedRoundRatio(a: number[], b: number[], samplesPerRound: number): number | null {
+export function pairedRoundRatio(a: number[], b: number[], samplesPerRound: number, by: 'median' | 'min' = 'median'): number | null {
   if (samplesPerRound < 1 || a.length !== b.length || a.length % samplesPerRound !== 0 || !a.length) return null;
+  const of = (xs: number[]) => (xs.length === 0 ? NaN : by === 'min' ? Math.min(...xs) : median(xs));
   const ratios: number[] = [];
   for (let i = 0; i < a.length; i += samplesPerRound) {
-    const ma = median(cleanSamples(a.slice(i, i + samplesPerRound)));
-    const mb = median(cleanSamples(b.slice(i, i + samplesPerRound)));
+    const ma = of(cleanSamples(a.slice(i, i + samplesPerRound)));
+    const mb = of(cleanSamples(b.slice(i, i + samplesPerRound)));
     if (ma > 0 && mb > 0) ratios.push(ma / mb);
   }
   return ratios.length ? median(ratios) : null;

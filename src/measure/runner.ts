@@ -23,6 +23,8 @@ export interface RunnerOutput {
   rounds: number;
   samples_per_round: number;
   order: string;
+  /** forkserver (asv's default on POSIX), spawn, or asv (asv mode). */
+  launch_method?: 'forkserver' | 'spawn' | 'asv' | null;
   benchmarks: RunnerBenchmark[];
   errors: Array<{ side: string | null; module?: string; error: string }>;
 }
@@ -39,6 +41,7 @@ export interface RunnerOptions {
   warmupTime?: number;
   timeoutS?: number;
   mode?: 'auto' | 'runner' | 'asv';
+  launchMethod?: 'auto' | 'forkserver' | 'spawn';
   signal?: AbortSignal;
   onProgress?: (line: string) => void;
 }
@@ -55,6 +58,7 @@ export function runRunner(o: RunnerOptions): Promise<RunnerOutput> {
   opt('--warmup-time', o.warmupTime);
   opt('--timeout', o.timeoutS);
   opt('--mode', o.mode);
+  opt('--launch-method', o.launchMethod);
   return new Promise((resolve, reject) => {
     const child = spawn(o.python, args, { stdio: ['ignore', 'pipe', 'pipe'], signal: o.signal });
     let out = '';

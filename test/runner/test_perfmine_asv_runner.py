@@ -258,8 +258,9 @@ class RunnerTest(unittest.TestCase):
     def test_output_shape(self):
         out = self.out
         self.assertEqual(set(out), {"mode", "python", "config", "benchmark_dir", "rounds",
-                                    "samples_per_round", "order", "benchmarks", "errors"})
+                                    "samples_per_round", "order", "launch_method", "benchmarks", "errors"})
         self.assertEqual(out["mode"], "runner")
+        self.assertEqual(out["launch_method"], "forkserver")
         self.assertEqual(out["config"], "asv.conf.json")
         self.assertEqual(out["benchmark_dir"], "benchmarks")
         self.assertEqual((out["rounds"], out["samples_per_round"], out["order"]), (ROUNDS, SAMPLES, "ABBA"))
@@ -485,6 +486,78 @@ class PureFunctionsTest(unittest.TestCase):
         self.assertNotIn("--quick", cmd)
         pairs = [cmd[i + 1] for i, x in enumerate(cmd) if x == "-a"]
         self.assertEqual(pairs, ["rounds=1", "repeat=5", "sample_time=0.01", "warmup_time=0.1"])
+
+
+HOSTILE = """
+import os
+import signal
+import sys
+print("a benchmark module that prints while it is imported")
+SET_UP = False
+def time_exits():
+    os._exit(3)
+def time_segfaults():
+    sys.stdout.write("about to crash\\n")
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGSEGV)
+def time_prints():
+    print("x" * 100000)
+def time_reads_stdin():
+    sys.stdin.read()
+class TimeFreshState:
+    def setup(self):
+        # Each measurement must start from the imported module, not from the
+        # state an earlier measurement left behind: a process of its own.
+        global SET_UP
+        if not SET_UP:
+            SET_UP = True
+            with open(os.path.join(os.path.dirname(__file__), "..", "pids.txt"), "a") as fh:
+                fh.write("%d\\n" % os.getpid())
+    def time_ok(self):
+        sum(range(1000))
+"""
+
+
+class LaunchMethodTest(unittest.TestCase):
+    """Both launch methods give every measurement a fresh process: crashes,
+    output and stdin stay inside it, and state never leaks between them."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="perfmine-runner-launch-")
+        cls.outs, cls.pids = {}, {}
+        for method in ("forkserver", "spawn"):
+            tree = os.path.join(cls.tmp, method)
+            write(os.path.join(tree, "asv.conf.json"), '{"version": 1, "benchmark_dir": "benchmarks"}')
+            write(os.path.join(tree, "benchmarks", "__init__.py"), "")
+            write(os.path.join(tree, "benchmarks", "bench_hostile.py"), HOSTILE)
+            out, _ = run_runner(["measure", "--base", tree, "--head", tree, "--rounds", "2",
+                                 "--samples-per-round", "3", "--launch-method", method, "--mode", "runner"] + FAST,
+                                cwd=cls.tmp)
+            cls.outs[method] = {b["name"]: b for b in out["benchmarks"]}
+            cls.outs[method]["_method"] = out["launch_method"]
+            with open(os.path.join(tree, "pids.txt")) as fh:
+                cls.pids[method] = fh.read().split()
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_same_outcomes_either_way(self):
+        for method, by in self.outs.items():
+            self.assertEqual(by["_method"], method)
+            for side in ("base", "head"):
+                self.assertRegex(by["bench_hostile.time_exits"][side]["error"],
+                                 "^benchmark process exited with code 3", method)
+                self.assertEqual(by["bench_hostile.time_segfaults"][side]["error"],
+                                 "benchmark process killed by signal 11: about to crash", method)
+                for ok in ("bench_hostile.time_prints", "bench_hostile.time_reads_stdin",
+                           "bench_hostile.TimeFreshState.time_ok"):
+                    self.assertIsNone(by[ok][side]["error"], (method, ok))
+                    self.assertEqual(len(by[ok][side]["samples"]), 6, (method, ok))
+            # one calibration (on base) and two rounds on each side: five processes, none reused
+            self.assertEqual(len(self.pids[method]), 5, method)
+            self.assertEqual(len(set(self.pids[method])), 5, method)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ standard library only and keeps to Python 3.8 syntax.
 
     perfmine_asv_runner.py measure --base DIR --head DIR [--config REL] [--bench REGEX]
         [--rounds 4] [--samples-per-round 10] [--sample-time 0.01] [--warmup-time 0.05]
-        [--timeout 60] [--mode auto|runner|asv] [--trace FILE]
+        [--timeout 60] [--mode auto|runner|asv] [--launch-method auto|forkserver|spawn]
+        [--trace FILE] [--cpu auto|none|N]
     perfmine_asv_runner.py discover --tree DIR [--config REL] [--bench REGEX]
 
 One JSON object goes to stdout; progress goes to stderr.
@@ -662,6 +663,184 @@ def run_child(argv, cwd, timeout):
             pass
 
 
+# ---------------------------------------------------------------------------
+# Fork server (asv's `launch_method = "forkserver"`): one for both trees
+# ---------------------------------------------------------------------------
+#
+# Every measurement is a fork of one server process that has started the
+# interpreter (and this runner) but imported nothing from either tree; the
+# child then enters its tree (cwd, import path) and imports the benchmark
+# itself. It is as fresh as a new interpreter for everything the benchmark
+# touches, but starts in ~1 ms instead of ~100 ms and runs on the same
+# interpreter memory as every other measurement. Fresh interpreters on a
+# virtual machine differ from one another by several percent (where their
+# memory happened to land); forks of one server do not. One server, not one per
+# tree: a per-tree server would carry its own such offset into every
+# measurement of its side, a bias no number of rounds averages out.
+
+RUN_ONE_FIELDS = ("module", "attr", "name", "param_index", "number", "samples", "sample_time",
+                  "warmup_time", "default_sample_time", "default_warmup_time")
+
+
+def _exit_description(status):
+    if os.WIFSIGNALED(status):
+        return "killed by signal %d" % os.WTERMSIG(status)
+    return "exited with code %d" % os.WEXITSTATUS(status)
+
+
+def _output_tail(fh):
+    fh.seek(0)
+    lines = fh.read()[-2000:].decode("utf-8", "replace").strip().splitlines()
+    return (": " + lines[-1]) if lines else ""
+
+
+def serve_forked_one(req, server_fds=()):
+    """Server side: forks one child for `req`, enforces its timeout; returns
+    {"result": ...} or {"error": ...}. `server_fds` are closed in the child."""
+    import select
+    opts = argparse.Namespace(**{k: req.get(k) for k in RUN_ONE_FIELDS})
+    timeout = float(req["timeout"])
+    with tempfile.TemporaryFile() as output:
+        r, w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: own session (killable as a group), own output
+            code = 0
+            try:
+                for fd in (r,) + tuple(server_fds):
+                    os.close(fd)
+                os.setsid()
+                os.dup2(output.fileno(), 1)
+                os.dup2(output.fileno(), 2)
+                layout = req["layout"]
+                os.chdir(layout["tree"])
+                install_import_paths(layout["bench_abs"], layout["paths"])
+                data = json.dumps(run_one_in_process(opts)).encode("utf-8")
+                while data:
+                    data = data[os.write(w, data):]
+            except BaseException:  # never return into the server's loop
+                code = 70
+            finally:
+                os._exit(code)
+        os.close(w)
+        chunks, deadline, timed_out = [], time.monotonic() + timeout, False
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([r], [], [], left)[0]:
+                    timed_out = True
+                    break
+                chunk = os.read(r, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(r)
+        if timed_out:
+            for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+                try:
+                    target()
+                except OSError:
+                    pass
+        _, status = os.waitpid(pid, 0)
+        if timed_out:
+            return {"error": "timeout after %gs" % timeout}
+        text = b"".join(chunks)
+        if text.strip():
+            return {"result": json.loads(text.decode("utf-8"))}
+        return {"error": "benchmark process %s%s" % (_exit_description(status), _output_tail(output))}
+
+
+def serve_main(opts):
+    """Entry of `_serve`: requests as JSON lines on stdin, answers on --answer-fd."""
+    pin_cpu_from_env()
+    answers = os.fdopen(opts.answer_fd, "w", encoding="utf-8")
+    # Benchmarks (and their imports) may read or print: keep them off the pipes.
+    keep_in = os.dup(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    requests = os.fdopen(keep_in, "r", encoding="utf-8")
+    for line in requests:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        try:
+            answer = serve_forked_one(req, (opts.answer_fd, keep_in))
+        except Exception as exc:
+            answer = {"error": "fork server: %s" % describe_exc(exc)}
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
+    return 0
+
+
+class ForkServer(object):
+    """Parent side of the fork server; restarted if it dies or hangs."""
+
+    # Allowance on top of the benchmark's timeout for the server's own work.
+    GRACE = 30.0
+
+    def __init__(self):
+        self.proc = None
+        self.answers = None
+        self.output = None
+
+    def _start(self):
+        r, w = os.pipe()
+        self.output = tempfile.TemporaryFile()
+        argv = [sys.executable, SCRIPT, "_serve", "--answer-fd", str(w)]
+        # A neutral cwd: nothing of either tree is importable from the server.
+        self.proc = subprocess.Popen(argv, cwd=os.path.dirname(SCRIPT), env=child_env(), stdin=subprocess.PIPE,
+                                     stdout=self.output, stderr=subprocess.STDOUT, pass_fds=(w,),
+                                     start_new_session=True)
+        os.close(w)
+        self.answers = os.fdopen(r, "rb")
+
+    def request(self, layout, fields, timeout):
+        """Runs one measurement in `layout`'s tree; returns (result dict or
+        None, error or None), like run_child."""
+        import select
+        if self.proc is None or self.proc.poll() is not None:
+            self.close()
+            self._start()
+        req = dict(fields, timeout=timeout, layout={k: layout[k] for k in ("tree", "bench_abs", "paths")})
+        try:
+            self.proc.stdin.write((json.dumps(req) + "\n").encode("utf-8"))
+            self.proc.stdin.flush()
+            ready = select.select([self.answers], [], [], timeout + self.GRACE)[0]
+            line = self.answers.readline() if ready else b""
+        except OSError:
+            line = b""
+        if not line:
+            hung = self.proc.poll() is None
+            tail = _output_tail(self.output) if not hung else ""
+            self.close()
+            if hung:
+                return None, "timeout after %gs" % timeout
+            return None, "benchmark server exited%s" % tail
+        answer = json.loads(line.decode("utf-8"))
+        return answer.get("result"), answer.get("error")
+
+    def close(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                try:
+                    self.proc.stdin.close()
+                    self.proc.wait(timeout=5)
+                except (OSError, subprocess.TimeoutExpired):
+                    _kill(self.proc)
+                    self.proc.wait()
+            self.proc = None
+        for fh in (self.answers, self.output):
+            if fh is not None:
+                fh.close()
+        self.answers = self.output = None
+
+
+def default_launch_method():
+    return "forkserver" if hasattr(os, "fork") and os.name == "posix" else "spawn"
+
+
 def _layout_args(layout):
     argv = ["--benchmark-dir", layout["bench_abs"]]
     for p in layout["paths"]:
@@ -781,28 +960,32 @@ def _effective_timeout(bench, default):
     return t if t and t > 0 else default
 
 
-def run_measurement(opts, side_name, tree_layout, side, number, trace, phase, round_no, entry):
-    """One fresh process for one combination on one side; records into `side`."""
+def run_measurement(opts, side_name, tree_layout, side, number, trace, phase, round_no, entry, server=None):
+    """One fresh process (a fork of `server`, or a new interpreter) for one
+    combination on one side; records into `side`."""
     bench = side.bench
-    argv = ["_run-one"] + _layout_args(tree_layout) + [
-        "--module", bench["module"], "--attr", bench["attr"], "--name", bench["name"],
-        "--param-index", str(side.param_index), "--number", str(number),
-        "--samples", str(opts.samples_per_round),
-        "--default-sample-time", repr(DEFAULT_SAMPLE_TIME if opts.sample_time is None else opts.sample_time),
-        "--default-warmup-time", repr(DEFAULT_WARMUP_TIME if opts.warmup_time is None else opts.warmup_time),
-    ]
-    # An explicit command-line value overrides the benchmark's own attribute,
-    # like asv's `-a sample_time=...`; otherwise the attribute wins.
-    if opts.sample_time is not None:
-        argv += ["--sample-time", repr(opts.sample_time)]
-    if opts.warmup_time is not None:
-        argv += ["--warmup-time", repr(opts.warmup_time)]
+    fields = {
+        "module": bench["module"], "attr": bench["attr"], "name": bench["name"],
+        "param_index": side.param_index, "number": number, "samples": opts.samples_per_round,
+        "default_sample_time": DEFAULT_SAMPLE_TIME if opts.sample_time is None else opts.sample_time,
+        "default_warmup_time": DEFAULT_WARMUP_TIME if opts.warmup_time is None else opts.warmup_time,
+        # An explicit command-line value overrides the benchmark's own
+        # attribute, like asv's `-a sample_time=...`; otherwise the attribute wins.
+        "sample_time": opts.sample_time, "warmup_time": opts.warmup_time,
+    }
     timeout = _effective_timeout(bench, opts.timeout)
     record = {"phase": phase, "round": round_no, "side": side_name,
               "benchmark": bench_id(entry["name"], entry["params"])}
     trace.append(record)
     started = time.time()
-    out, error = run_child(argv, tree_layout["tree"], timeout)
+    if server is not None:
+        out, error = server.request(tree_layout, fields, timeout)
+    else:
+        argv = ["_run-one"] + _layout_args(tree_layout)
+        for key in RUN_ONE_FIELDS:
+            if fields[key] is not None:
+                argv += ["--" + key.replace("_", "-"), repr(fields[key]) if isinstance(fields[key], float) else str(fields[key])]
+        out, error = run_child(argv, tree_layout["tree"], timeout)
     record["seconds"] = round(time.time() - started, 4)
     if error is None:
         error = out.get("error")
@@ -816,6 +999,36 @@ def run_measurement(opts, side_name, tree_layout, side, number, trace, phase, ro
         side.samples.extend(out["samples"])
         side.number = out["number"]
     return out["number"]
+
+
+def _calibrate_and_measure(opts, entries, found, trace, server):
+    # Calibration: one fresh process per combination, on base; the same
+    # `number` is then used for both trees so they are timed identically.
+    # Head calibrates only when base cannot (failed there, or absent).
+    for entry in entries:
+        entry["number"] = None
+        for side in ("base", "head"):
+            s = entry["sides"][side]
+            if s.error is None:
+                n = run_measurement(opts, side, found[side]["layout"], s, 0, trace, "calibrate", None, entry, server)
+                if n:
+                    entry["number"] = n
+                    break
+        for side in ("base", "head"):
+            if entry["number"] is None and entry["sides"][side].error is None:
+                entry["sides"][side].error = "calibration failed"
+
+    # Rounds: A,B on even rounds and B,A on odd ones; within a round every
+    # combination runs on both sides back to back, so drift hits both alike.
+    for r in range(opts.rounds):
+        order = ("base", "head") if r % 2 == 0 else ("head", "base")
+        for entry in entries:
+            for side in order:
+                s = entry["sides"][side]
+                if s.error is None:
+                    run_measurement(opts, side, found[side]["layout"], s, entry["number"],
+                                    trace, "measure", r, entry, server)
+        log("round %d/%d done" % (r + 1, opts.rounds))
 
 
 def cmd_measure(opts):
@@ -839,33 +1052,13 @@ def cmd_measure(opts):
     entries = build_entries(found, regex)
     trace = []
 
-    # Calibration: one fresh process per combination, on base; the same
-    # `number` is then used for both trees so they are timed identically.
-    # Head calibrates only when base cannot (failed there, or absent).
-    for entry in entries:
-        entry["number"] = None
-        for side in ("base", "head"):
-            s = entry["sides"][side]
-            if s.error is None:
-                n = run_measurement(opts, side, found[side]["layout"], s, 0, trace, "calibrate", None, entry)
-                if n:
-                    entry["number"] = n
-                    break
-        for side in ("base", "head"):
-            if entry["number"] is None and entry["sides"][side].error is None:
-                entry["sides"][side].error = "calibration failed"
-
-    # Rounds: A,B on even rounds and B,A on odd ones; within a round every
-    # combination runs on both sides back to back, so drift hits both alike.
-    for r in range(opts.rounds):
-        order = ("base", "head") if r % 2 == 0 else ("head", "base")
-        for entry in entries:
-            for side in order:
-                s = entry["sides"][side]
-                if s.error is None:
-                    run_measurement(opts, side, found[side]["layout"], s, entry["number"],
-                                    trace, "measure", r, entry)
-        log("round %d/%d done" % (r + 1, opts.rounds))
+    method = opts.launch_method if opts.launch_method != "auto" else default_launch_method()
+    server = ForkServer() if method == "forkserver" else None
+    try:
+        _calibrate_and_measure(opts, entries, found, trace, server)
+    finally:
+        if server is not None:
+            server.close()
 
     if opts.trace:
         with open(opts.trace, "w", encoding="utf-8") as fh:
@@ -877,6 +1070,7 @@ def cmd_measure(opts):
         "config": ref["config"] if ref else opts.config,
         "benchmark_dir": ref["benchmark_dir"] if ref else None,
         "rounds": opts.rounds, "samples_per_round": opts.samples_per_round, "order": "ABBA",
+        "launch_method": method,
         "benchmarks": [{
             "name": e["name"], "params": e["params"], "param_names": e["param_names"],
             "number": e["number"],
@@ -977,7 +1171,7 @@ def convert_asv_results(base_json, head_json, benchmarks_json=None):
             benchmarks.append(entry)
     python = (base_json or head_json or {}).get("python")
     return {"mode": "asv", "python": python, "config": None, "benchmark_dir": None,
-            "rounds": None, "samples_per_round": None, "order": "ABBA",
+            "rounds": None, "samples_per_round": None, "order": "ABBA", "launch_method": "asv",
             "benchmarks": benchmarks, "errors": []}
 
 
@@ -1012,7 +1206,7 @@ def cmd_measure_asv(opts):
     def fail(msg):
         print(json.dumps({"mode": "asv", "python": platform.python_version(), "config": opts.config,
                           "benchmark_dir": None, "rounds": opts.rounds,
-                          "samples_per_round": opts.samples_per_round, "order": "ABBA",
+                          "samples_per_round": opts.samples_per_round, "order": "ABBA", "launch_method": "asv",
                           "benchmarks": [], "errors": [{"side": None, "error": msg}]}, indent=1))
         return 1
 
@@ -1107,6 +1301,9 @@ def build_parser():
                    help="per-process limit unless the benchmark sets `timeout`")
     m.add_argument("--mode", choices=("auto", "runner", "asv"), default="auto")
     m.add_argument("--trace", default=None, help="write the executed sequence as JSON lines")
+    m.add_argument("--launch-method", choices=("auto", "forkserver", "spawn"), default="auto",
+                   help="forkserver (asv's default on POSIX): each measurement is a fork of a per-tree "
+                        "server that imported the suite; spawn: a new interpreter each time")
     m.add_argument("--cpu", default="auto",
                    help="pin every benchmark process to this CPU (auto: the last one allowed; none: no pinning)")
 
@@ -1133,6 +1330,8 @@ def build_parser():
             c.add_argument("--warmup-time", type=float, default=None)
             c.add_argument("--default-sample-time", type=float, default=DEFAULT_SAMPLE_TIME)
             c.add_argument("--default-warmup-time", type=float, default=DEFAULT_WARMUP_TIME)
+    s = sub.add_parser("_serve")
+    s.add_argument("--answer-fd", type=int, required=True)
     return parser
 
 
@@ -1140,6 +1339,8 @@ def main(argv=None):
     opts = build_parser().parse_args(argv)
     if opts.command in ("_discover", "_run-one"):
         return child_main(opts)
+    if opts.command == "_serve":
+        return serve_main(opts)
     if getattr(opts, "bench", None):
         try:
             re.compile(opts.bench)
