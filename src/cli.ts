@@ -233,13 +233,15 @@ program.command('measure')
   .option('--config <path>', 'asv.conf.json relative to the repository root (default: found)')
   .addOption(new Option('--launch-method <method>', 'forkserver: each measurement is a fork of a per-tree process that imported the suite (asv\'s default on POSIX); spawn: a new interpreter each time')
     .choices(['auto', 'forkserver', 'spawn']).default('auto'))
+  .addOption(new Option('--build <when>', 'run `setup.py build_ext --inplace` in each exported tree first (offline, with --python): auto when setup.py declares extensions')
+    .choices(['auto', 'never', 'always']).default('auto'))
   .option('--no-confirm', 'do not re-measure the benchmarks the first rounds call changed (by default a change must show again in as many fresh rounds)')
   .option('--json', 'print one JSON object instead of the table')
-  .action(async (opts: { repo: string; base: string; head: string; bench?: string; rounds: number; samplesPerRound: number; python: string; config?: string; launchMethod: 'auto' | 'forkserver' | 'spawn'; confirm: boolean; json?: boolean }) => {
+  .action(async (opts: { repo: string; base: string; head: string; bench?: string; rounds: number; samplesPerRound: number; python: string; config?: string; launchMethod: 'auto' | 'forkserver' | 'spawn'; build: 'auto' | 'never' | 'always'; confirm: boolean; json?: boolean }) => {
     const { measure, formatReport } = await import('./measure/measure.js');
     const report = await measure({
       repo: path.resolve(opts.repo), base: opts.base, head: opts.head, bench: opts.bench, rounds: opts.rounds,
-      samplesPerRound: opts.samplesPerRound, python: opts.python, config: opts.config, launchMethod: opts.launchMethod, confirm: opts.confirm,
+      samplesPerRound: opts.samplesPerRound, python: opts.python, config: opts.config, launchMethod: opts.launchMethod, build: opts.build, confirm: opts.confirm,
       onProgress: opts.json ? undefined : (line) => process.stderr.write(`${line}\n`),
     });
     console.log(opts.json ? JSON.stringify(report) : formatReport(report));

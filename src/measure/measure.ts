@@ -16,6 +16,8 @@ export interface MeasureOptions {
   warmupTime?: number;
   timeoutS?: number;
   launchMethod?: 'auto' | 'forkserver' | 'spawn';
+  /** `setup.py build_ext --inplace` in each tree first: auto (when setup.py declares extensions), never, always. */
+  build?: 'auto' | 'never' | 'always';
   pThreshold?: number;
   factor?: number;
   /** The gate's margin (default 1.05). */
@@ -80,6 +82,7 @@ export interface MeasureReport extends Omit<SpeedupSummary, 'benchmarks' | 'sign
   confirmed_benchmarks: number;
   order: string;
   launch_method: string | null;
+  builds: RunnerOutput['builds'] | null;
   benchmarks: BenchmarkReport[];
   errors: RunnerOutput['errors'];
   seconds: number;
@@ -88,7 +91,8 @@ export interface MeasureReport extends Omit<SpeedupSummary, 'benchmarks' | 'sign
 /**
  * Times the repository's own ASV benchmarks on two commits, interleaved, and
  * decides per benchmark with asv's statistics whether the head is faster.
- * Builds nothing: each tree is put first on the interpreter's import path.
+ * Each tree is put first on the interpreter's import path (built in place
+ * first when its setup.py declares compiled extensions).
  */
 export async function measure(o: MeasureOptions): Promise<MeasureReport> {
   if (!existsSync(o.repo)) throw new Error(`no such repository: ${o.repo}`);
@@ -118,7 +122,7 @@ export async function measureTrees(o: TreeMeasureOptions): Promise<Omit<MeasureR
   const runnerOptions = {
     python: o.python ?? 'python3', base: o.base, head: o.head, config: o.config, bench: o.bench,
     rounds: o.rounds, samplesPerRound: o.samplesPerRound, sampleTime: o.sampleTime, warmupTime: o.warmupTime,
-    timeoutS: o.timeoutS, launchMethod: o.launchMethod, signal: o.signal, onProgress: o.onProgress,
+    timeoutS: o.timeoutS, launchMethod: o.launchMethod, build: o.build, signal: o.signal, onProgress: o.onProgress,
   };
   const first = await runRunner(runnerOptions);
   if (o.confirm === false || first.mode !== 'runner') return judge(first, o);
@@ -181,7 +185,7 @@ export function judge(
     mode: out.mode, python: out.python, rounds: out.rounds, samples_per_round: out.samples_per_round,
     confirmation_rounds: confirmation ? out.rounds : null,
     confirmed_benchmarks: benchmarks.filter((b) => b.confirmation && b.verdict !== 'no change' && b.verdict !== 'failed').length,
-    order: out.order, launch_method: out.launch_method ?? null,
+    order: out.order, launch_method: out.launch_method ?? null, builds: out.builds ?? null,
     benchmarks, errors: [...out.errors, ...(confirmation?.errors ?? [])],
     ...summaryOf(benchmarks),
   };
@@ -270,6 +274,10 @@ export function formatReport(r: MeasureReport): string {
     line(header), line(widths.map((w) => '-'.repeat(w)).concat('-------')), ...rows.map(line), '',
     `max speedup ${fmtX(r.max_speedup)}, max lower bound ${fmtX(r.max_speedup_lower_bound)}, geometric mean ${fmtX(r.geomean_speedup)}; ` +
       `${r.benchmarks.filter((b) => b.verdict !== 'failed').length} measured, ${r.benchmarks.filter((b) => b.verdict === 'failed').length} failed, ${r.seconds} s`,
+    ...(['base', 'head'] as const).flatMap((side) => {
+      const b = r.builds?.[side];
+      return b ? [`${side}: built in place (${b.command})${b.error ? `: ${b.error}` : ''}`] : [];
+    }),
     ...r.errors.map((e) => `error (${e.side ?? 'run'}${e.module ? `, ${e.module}` : ''}): ${e.error}`),
   ].join('\n');
 }

@@ -25,6 +25,8 @@ export interface RunnerOutput {
   order: string;
   /** forkserver (asv's default on POSIX), spawn, or asv (asv mode). */
   launch_method?: 'forkserver' | 'spawn' | 'asv' | null;
+  /** The in-place build run in each tree first (null: none was needed). */
+  builds?: Record<'base' | 'head', { command: string; error: string | null } | null>;
   benchmarks: RunnerBenchmark[];
   errors: Array<{ side: string | null; module?: string; error: string }>;
 }
@@ -42,6 +44,7 @@ export interface RunnerOptions {
   timeoutS?: number;
   mode?: 'auto' | 'runner' | 'asv';
   launchMethod?: 'auto' | 'forkserver' | 'spawn';
+  build?: 'auto' | 'never' | 'always';
   signal?: AbortSignal;
   onProgress?: (line: string) => void;
 }
@@ -59,6 +62,7 @@ export function runRunner(o: RunnerOptions): Promise<RunnerOutput> {
   opt('--timeout', o.timeoutS);
   opt('--mode', o.mode);
   opt('--launch-method', o.launchMethod);
+  opt('--build', o.build);
   return new Promise((resolve, reject) => {
     const child = spawn(o.python, args, { stdio: ['ignore', 'pipe', 'pipe'], signal: o.signal });
     let out = '';

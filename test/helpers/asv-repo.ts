@@ -65,3 +65,43 @@ export function makeAsvRepo(): { dir: string; slow: string; fast: string } {
   const fast = git('rev-parse', 'HEAD');
   return { dir, slow, fast };
 }
+
+/**
+ * A real repository whose package is a C extension: commit `slow` does
+ * n*n iterations in C, commit `fast` does n. Its trees only import after
+ * `setup.py build_ext --inplace`.
+ */
+export function makeExtensionRepo(): { dir: string; slow: string; fast: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'perfmine-asv-ext-'));
+  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=Dev', '-c', 'user.email=dev@example.com', '-c', 'init.defaultBranch=main', ...args], { cwd: dir, encoding: 'utf8' }).trim();
+  const write = (p: string, text: string) => {
+    mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
+    writeFileSync(path.join(dir, p), text);
+  };
+  const source = (loop: string) => [
+    '#include <Python.h>',
+    'static PyObject *work(PyObject *self, PyObject *arg) {',
+    '    long n = PyLong_AsLong(arg); volatile long total = 0;',
+    `    ${loop}`,
+    '    return PyLong_FromLong(total);',
+    '}',
+    'static PyMethodDef methods[] = {{"work", work, METH_O, NULL}, {NULL, NULL, 0, NULL}};',
+    'static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_core", NULL, -1, methods};',
+    'PyMODINIT_FUNC PyInit__core(void) { return PyModule_Create(&module); }',
+    '',
+  ].join('\n');
+  git('init', '-q');
+  write('asv.conf.json', '{"version": 1, "project": "cwork", "benchmark_dir": "benchmarks"}\n');
+  write('setup.py', 'from setuptools import Extension, setup\nsetup(name="cwork", packages=["cwork"], ext_modules=[Extension("cwork._core", sources=["cwork/_core.c"])])\n');
+  write('cwork/__init__.py', 'from ._core import work\n');
+  write('cwork/_core.c', source('for (long i = 0; i < n * n; i++) total += i;'));
+  write('benchmarks/__init__.py', '');
+  write('benchmarks/bench_work.py', 'from cwork import work\n\ndef time_work():\n    work(2000)\n');
+  git('add', '-A');
+  git('commit', '-q', '-m', 'C work, quadratic');
+  const slow = git('rev-parse', 'HEAD');
+  write('cwork/_core.c', source('for (long i = 0; i < n; i++) total += i * n;'));
+  git('commit', '-q', '-am', 'C work, linear');
+  const fast = git('rev-parse', 'HEAD');
+  return { dir, slow, fast };
+}

@@ -258,7 +258,8 @@ class RunnerTest(unittest.TestCase):
     def test_output_shape(self):
         out = self.out
         self.assertEqual(set(out), {"mode", "python", "config", "benchmark_dir", "rounds",
-                                    "samples_per_round", "order", "launch_method", "benchmarks", "errors"})
+                                    "samples_per_round", "order", "launch_method", "builds", "benchmarks", "errors"})
+        self.assertEqual(out["builds"], {"base": None, "head": None})  # pure Python: nothing to build
         self.assertEqual(out["mode"], "runner")
         self.assertEqual(out["launch_method"], "forkserver")
         self.assertEqual(out["config"], "asv.conf.json")
@@ -558,6 +559,97 @@ class LaunchMethodTest(unittest.TestCase):
             # one calibration (on base) and two rounds on each side: five processes, none reused
             self.assertEqual(len(self.pids[method]), 5, method)
             self.assertEqual(len(set(self.pids[method])), 5, method)
+
+
+EXT_SETUP = """
+from setuptools import Extension, setup
+setup(name="fastdemo", packages=["fastdemo"],
+      ext_modules=[Extension("fastdemo._speed", sources=["fastdemo/_speed.c"])])
+"""
+
+EXT_SOURCE = """
+#include <Python.h>
+static PyObject *answer(PyObject *self, PyObject *args) { return PyLong_FromLong(%d); }
+static PyMethodDef methods[] = {{"answer", answer, METH_NOARGS, NULL}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speed", NULL, -1, methods};
+PyMODINIT_FUNC PyInit__speed(void) { return PyModule_Create(&module); }
+"""
+
+EXT_BENCH = """
+from fastdemo import _speed
+def time_answer():
+    _speed.answer()
+class TimeWhich:
+    params = [_speed.answer()]  # which tree's build was imported
+    def time_it(self, which):
+        pass
+"""
+
+
+def _can_compile_extensions():
+    import sysconfig
+    include = sysconfig.get_paths().get("include") or ""
+    return os.path.isfile(os.path.join(include, "Python.h")) and shutil.which("cc") is not None
+
+
+@unittest.skipUnless(_can_compile_extensions(), "no C compiler or Python headers for this interpreter")
+class BuildInPlaceTest(unittest.TestCase):
+    """A repository with a C extension is built in each tree before measuring."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="perfmine-runner-build-")
+        cls.trees = {}
+        for side, value in (("base", 1), ("head", 2)):
+            tree = os.path.join(cls.tmp, side)
+            write(os.path.join(tree, "asv.conf.json"), '{"version": 1, "benchmark_dir": "benchmarks"}')
+            write(os.path.join(tree, "setup.py"), EXT_SETUP)
+            write(os.path.join(tree, "fastdemo", "__init__.py"), "")
+            write(os.path.join(tree, "fastdemo", "_speed.c"), EXT_SOURCE % value)
+            write(os.path.join(tree, "benchmarks", "__init__.py"), "")
+            write(os.path.join(tree, "benchmarks", "bench_ext.py"), EXT_BENCH)
+            cls.trees[side] = tree
+        args = ["measure", "--base", cls.trees["base"], "--head", cls.trees["head"], "--rounds", "2",
+                "--samples-per-round", "3", "--mode", "runner"] + FAST
+        cls.never, _ = run_runner(args + ["--build", "never"], cwd=cls.tmp)
+        cls.auto, _ = run_runner(args, cwd=cls.tmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_without_the_build_the_extension_cannot_be_imported(self):
+        self.assertEqual(self.never["builds"], {"base": None, "head": None})
+        self.assertEqual(self.never["benchmarks"], [])
+        self.assertTrue(all("_speed" in e["error"] for e in self.never["errors"]), self.never["errors"])
+
+    def test_each_tree_is_built_and_measured_with_its_own_extension(self):
+        for side in ("base", "head"):
+            self.assertEqual(self.auto["builds"][side], {"command": "setup.py build_ext --inplace", "error": None})
+        by = {(b["name"], tuple(b["params"])): b for b in self.auto["benchmarks"]}
+        answer = by[("bench_ext.time_answer", ())]
+        for side in ("base", "head"):
+            self.assertIsNone(answer[side]["error"])
+            self.assertEqual(len(answer[side]["samples"]), 6)
+        # base built 1, head built 2: each side imported its own tree's build
+        self.assertEqual(by[("bench_ext.TimeWhich.time_it", ("1",))]["head"]["error"], "benchmark not present in head tree")
+        self.assertIsNone(by[("bench_ext.TimeWhich.time_it", ("2",))]["head"]["error"])
+
+    def test_a_failed_build_is_recorded_for_that_side(self):
+        broken = os.path.join(self.tmp, "broken")
+        write(os.path.join(broken, "asv.conf.json"), '{"version": 1, "benchmark_dir": "benchmarks"}')
+        write(os.path.join(broken, "setup.py"), EXT_SETUP)
+        write(os.path.join(broken, "fastdemo", "__init__.py"), "")
+        write(os.path.join(broken, "fastdemo", "_speed.c"), "this is not C\n")
+        write(os.path.join(broken, "benchmarks", "__init__.py"), "")
+        write(os.path.join(broken, "benchmarks", "bench_ext.py"), EXT_BENCH)
+        out, _ = run_runner(["measure", "--base", self.trees["base"], "--head", broken, "--rounds", "1",
+                             "--samples-per-round", "2", "--mode", "runner"] + FAST, cwd=self.tmp)
+        self.assertIsNotNone(out["builds"]["head"], out)
+        self.assertRegex(out["builds"]["head"]["error"] or "", r"^build failed \(setup\.py build_ext --inplace, exit 1\)")
+        answer = [b for b in out["benchmarks"] if b["name"] == "bench_ext.time_answer"][0]
+        self.assertIsNone(answer["base"]["error"])
+        self.assertRegex(answer["head"]["error"], "build failed")
 
 
 if __name__ == "__main__":

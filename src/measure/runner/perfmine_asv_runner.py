@@ -7,7 +7,7 @@ standard library only and keeps to Python 3.8 syntax.
     perfmine_asv_runner.py measure --base DIR --head DIR [--config REL] [--bench REGEX]
         [--rounds 4] [--samples-per-round 10] [--sample-time 0.01] [--warmup-time 0.05]
         [--timeout 60] [--mode auto|runner|asv] [--launch-method auto|forkserver|spawn]
-        [--trace FILE] [--cpu auto|none|N]
+        [--build auto|never|always] [--trace FILE] [--cpu auto|none|N]
     perfmine_asv_runner.py discover --tree DIR [--config REL] [--bench REGEX]
 
 One JSON object goes to stdout; progress goes to stderr.
@@ -848,6 +848,49 @@ def _layout_args(layout):
     return argv
 
 
+# Repositories with compiled extensions need a build step before their tree
+# can be imported from the import path. Done in place in each (exported) tree,
+# with the environment's own interpreter and without the network: an editable
+# install would put one tree's package in site-packages for both sides.
+EXTENSION_HINT_RE = re.compile(r"\bext_modules\b|\bExtension\s*\(|\bcythonize\s*\(")
+DEFAULT_BUILD_TIMEOUT = 1200.0
+
+
+def build_command(layout, policy):
+    """The in-place build for this tree, or None when it needs none."""
+    if policy == "never":
+        return None
+    pkg_root = layout["package_paths"][-1]
+    setup = os.path.join(pkg_root, "setup.py")
+    if not os.path.isfile(setup):
+        return None
+    if policy == "auto":
+        try:
+            with open(setup, encoding="utf-8", errors="replace") as fh:
+                if not EXTENSION_HINT_RE.search(fh.read()):
+                    return None
+        except OSError:
+            return None
+    return [sys.executable, "setup.py", "build_ext", "--inplace"]
+
+
+def build_in_place(layout, cmd, timeout):
+    """Runs `cmd` in the tree's package root; returns None or the reason it failed."""
+    pkg_root = layout["package_paths"][-1]
+    try:
+        proc = subprocess.run(cmd, cwd=pkg_root, env=child_env(), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "build timed out after %gs (%s)" % (timeout, " ".join(cmd[1:]))
+    except OSError as exc:
+        return "build could not start: %s" % describe_exc(exc)
+    if proc.returncode != 0:
+        lines = proc.stdout.decode("utf-8", "replace").strip().splitlines()
+        return "build failed (%s, exit %d)%s" % (" ".join(cmd[1:]), proc.returncode,
+                                                 (": " + lines[-1]) if lines else "")
+    return None
+
+
 def discover_tree(tree, config_rel, timeout):
     """Discovers one tree in a fresh process.
 
@@ -1039,8 +1082,22 @@ def cmd_measure(opts):
         return cmd_measure_asv(opts)
     regex = re.compile(opts.bench) if opts.bench else None
     trees = {"base": opts.base, "head": opts.head}
-    found, errors = {}, []
+    found, errors, builds = {}, [], {}
     for side in ("base", "head"):
+        builds[side] = None
+        try:
+            cmd = build_command(resolve_layout(trees[side], opts.config), opts.build)
+        except ValueError:
+            cmd = None  # discovery reports the layout problem
+        if cmd is not None:
+            log("%s: building in place (%s)" % (side, " ".join(cmd[1:])))
+            failure = build_in_place(resolve_layout(trees[side], opts.config), cmd, opts.build_timeout)
+            builds[side] = {"command": " ".join(cmd[1:]), "error": failure}
+            if failure:
+                found[side] = {"layout": None, "benchmarks": [], "module_errors": [], "fatal": failure}
+                errors.append({"side": side, "error": failure})
+                log("%s: %s" % (side, failure))
+                continue
         layout, benches, module_errors, fatal = discover_tree(trees[side], opts.config, opts.timeout)
         found[side] = {"layout": layout, "benchmarks": benches,
                        "module_errors": module_errors, "fatal": fatal}
@@ -1070,7 +1127,7 @@ def cmd_measure(opts):
         "config": ref["config"] if ref else opts.config,
         "benchmark_dir": ref["benchmark_dir"] if ref else None,
         "rounds": opts.rounds, "samples_per_round": opts.samples_per_round, "order": "ABBA",
-        "launch_method": method,
+        "launch_method": method, "builds": builds,
         "benchmarks": [{
             "name": e["name"], "params": e["params"], "param_names": e["param_names"],
             "number": e["number"],
@@ -1302,8 +1359,12 @@ def build_parser():
     m.add_argument("--mode", choices=("auto", "runner", "asv"), default="auto")
     m.add_argument("--trace", default=None, help="write the executed sequence as JSON lines")
     m.add_argument("--launch-method", choices=("auto", "forkserver", "spawn"), default="auto",
-                   help="forkserver (asv's default on POSIX): each measurement is a fork of a per-tree "
-                        "server that imported the suite; spawn: a new interpreter each time")
+                   help="forkserver (asv's default on POSIX): each measurement is a fork of one server "
+                        "that imported nothing of either tree; spawn: a new interpreter each time")
+    m.add_argument("--build", choices=("auto", "never", "always"), default="auto",
+                   help="run `setup.py build_ext --inplace` in each tree first: auto when setup.py "
+                        "declares extensions, always when there is a setup.py, never")
+    m.add_argument("--build-timeout", type=float, default=DEFAULT_BUILD_TIMEOUT)
     m.add_argument("--cpu", default="auto",
                    help="pin every benchmark process to this CPU (auto: the last one allowed; none: no pinning)")
 
