@@ -3,18 +3,24 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+/** An empty temporary directory with a git runner and a file writer for it. */
+function scratchRepo(prefix: string) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=Dev', '-c', 'user.email=dev@example.com', '-c', 'init.defaultBranch=main', ...args], { cwd: dir, encoding: 'utf8' }).trim();
+  const write = (p: string, text: string) => {
+    mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
+    writeFileSync(path.join(dir, p), text);
+  };
+  return { dir, git, write };
+}
+
 /**
  * A real repository with an ASV suite: commit `slow` has a quadratic
  * de-duplication, commit `fast` makes it linear. The suite also has a
  * parameterized class, a benchmark that raises and one that times out.
  */
 export function makeAsvRepo(): { dir: string; slow: string; fast: string } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'perfmine-asv-'));
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=Dev', '-c', 'user.email=dev@example.com', '-c', 'init.defaultBranch=main', ...args], { cwd: dir, encoding: 'utf8' }).trim();
-  const write = (p: string, text: string) => {
-    mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
-    writeFileSync(path.join(dir, p), text);
-  };
+  const { dir, git, write } = scratchRepo('perfmine-asv-');
   git('init', '-q');
   write('asv.conf.json', '{\n  // a real asv config allows comments\n  "version": 1,\n  "project": "dedup",\n  "benchmark_dir": "benchmarks",\n}\n');
   write('dedup/__init__.py', 'from .core import dedupe\n');
@@ -72,12 +78,7 @@ export function makeAsvRepo(): { dir: string; slow: string; fast: string } {
  * `setup.py build_ext --inplace`.
  */
 export function makeExtensionRepo(): { dir: string; slow: string; fast: string } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'perfmine-asv-ext-'));
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=Dev', '-c', 'user.email=dev@example.com', '-c', 'init.defaultBranch=main', ...args], { cwd: dir, encoding: 'utf8' }).trim();
-  const write = (p: string, text: string) => {
-    mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
-    writeFileSync(path.join(dir, p), text);
-  };
+  const { dir, git, write } = scratchRepo('perfmine-asv-ext-');
   const source = (loop: string) => [
     '#include <Python.h>',
     'static PyObject *work(PyObject *self, PyObject *arg) {',

@@ -31,6 +31,7 @@ import os
 import platform
 import pkgutil
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -697,7 +698,6 @@ def _output_tail(fh):
 def serve_forked_one(req, server_fds=()):
     """Server side: forks one child for `req`, enforces its timeout; returns
     {"result": ...} or {"error": ...}. `server_fds` are closed in the child."""
-    import select
     opts = argparse.Namespace(**{k: req.get(k) for k in RUN_ONE_FIELDS})
     timeout = float(req["timeout"])
     with tempfile.TemporaryFile() as output:
@@ -799,7 +799,6 @@ class ForkServer(object):
     def request(self, layout, fields, timeout):
         """Runs one measurement in `layout`'s tree; returns (result dict or
         None, error or None), like run_child."""
-        import select
         if self.proc is None or self.proc.poll() is not None:
             self.close()
             self._start()
