@@ -1,23 +1,15 @@
 import { existsSync } from 'node:fs';
 import { compare, gate, pairedRoundRatio, summarize, type Comparison, type GateVerdict, type SpeedupSummary } from '../domain/stats.js';
-import { runRunner, type RunnerBenchmark, type RunnerOutput } from './runner.js';
+import { runRunner, type RunnerBenchmark, type RunnerOptions, type RunnerOutput } from './runner.js';
 import { exportTree, resolveRev } from './trees.js';
 
-export interface MeasureOptions {
+/** The runner's own settings, as measure takes them (the interpreter defaults to python3). */
+type RunnerSettings = Omit<RunnerOptions, 'python' | 'base' | 'head' | 'mode'> & { python?: string };
+
+export interface MeasureOptions extends RunnerSettings {
   repo: string;
   base: string;
   head: string;
-  python?: string;
-  bench?: string;
-  config?: string;
-  rounds?: number;
-  samplesPerRound?: number;
-  sampleTime?: number;
-  warmupTime?: number;
-  timeoutS?: number;
-  launchMethod?: 'auto' | 'forkserver' | 'spawn';
-  /** `setup.py build_ext --inplace` in each tree first: auto (when setup.py declares extensions), never, always. */
-  build?: 'auto' | 'never' | 'always';
   pThreshold?: number;
   factor?: number;
   /** The gate's margin (default 1.05). */
@@ -28,8 +20,6 @@ export interface MeasureOptions {
    * verdict comes from all rounds together. Off: the first rounds decide.
    */
   confirm?: boolean;
-  signal?: AbortSignal;
-  onProgress?: (line: string) => void;
 }
 
 /** What measuring two trees that are already on disk needs. */
@@ -119,15 +109,11 @@ export async function measure(o: MeasureOptions): Promise<MeasureReport> {
  * benchmarks cost nothing extra.
  */
 export async function measureTrees(o: TreeMeasureOptions): Promise<Omit<MeasureReport, 'repo' | 'base' | 'head' | 'seconds'>> {
-  const runnerOptions = {
-    python: o.python ?? 'python3', base: o.base, head: o.head, config: o.config, bench: o.bench,
-    rounds: o.rounds, samplesPerRound: o.samplesPerRound, sampleTime: o.sampleTime, warmupTime: o.warmupTime,
-    timeoutS: o.timeoutS, launchMethod: o.launchMethod, build: o.build, signal: o.signal, onProgress: o.onProgress,
-  };
+  const { pThreshold: _p, factor: _f, margin: _m, confirm, ...settings } = o;
+  const runnerOptions: RunnerOptions = { ...settings, python: o.python ?? 'python3' };
   const first = await runRunner(runnerOptions);
-  if (o.confirm === false || first.mode !== 'runner') return judge(first, o);
-  const candidates = first.benchmarks.filter((b) => !b.base.error && !b.head.error && b.base.samples.length && b.head.samples.length
-    && screen(b.base.samples, b.head.samples, first.samples_per_round) !== 'no change');
+  if (confirm === false || first.mode !== 'runner') return judge(first, o);
+  const candidates = first.benchmarks.filter((b) => goesToSecondStage(b, first.samples_per_round));
   if (candidates.length === 0) return judge(first, o, emptyLike(first));
   o.onProgress?.(`[perfmine] ${candidates.length} benchmark(s) may have changed: measuring them again in ${first.rounds} fresh rounds`);
   const again = await runRunner({ ...runnerOptions, bench: exactBenchmarkRegex(candidates) });
@@ -149,6 +135,12 @@ export function screen(a: number[], b: number[], samplesPerRound: number): 'fast
   if (byMin !== null && byMin >= SCREEN_MIN_RATIO) return 'faster';
   if (byMin !== null && byMin <= 1 / SCREEN_MIN_RATIO) return 'slower';
   return 'no change';
+}
+
+/** A benchmark measured on both sides whose first rounds pass the screen. */
+function goesToSecondStage(b: RunnerBenchmark, samplesPerRound: number): boolean {
+  return !b.base.error && !b.head.error && b.base.samples.length > 0 && b.head.samples.length > 0
+    && screen(b.base.samples, b.head.samples, samplesPerRound) !== 'no change';
 }
 
 const SCREEN_PAIRED_RATIO = 1.03;
@@ -178,7 +170,7 @@ export function judge(
 ): Omit<MeasureReport, 'repo' | 'base' | 'head' | 'seconds'> {
   const again = new Map((confirmation?.benchmarks ?? []).map((b) => [benchmarkId(b), b]));
   const benchmarks = out.benchmarks.map((b) => {
-    const staged = confirmation && !b.base.error && !b.head.error && screen(b.base.samples, b.head.samples, out.samples_per_round) !== 'no change';
+    const staged = confirmation !== undefined && goesToSecondStage(b, out.samples_per_round);
     return judgeOne(b, out.samples_per_round, o, staged ? again.get(benchmarkId(b)) ?? null : undefined);
   });
   return {

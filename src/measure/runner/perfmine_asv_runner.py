@@ -72,6 +72,17 @@ def describe_exc(exc):
 # asv.conf.json: JSON with // and /* */ comments and trailing commas
 # ---------------------------------------------------------------------------
 
+def _comment_end(text, i):
+    """Where a `//` or `/* */` comment starting at i ends; None if none starts there."""
+    if text.startswith("//", i):
+        j = text.find("\n", i)
+        return len(text) if j < 0 else j
+    if text.startswith("/*", i):
+        j = text.find("*/", i + 2)
+        return len(text) if j < 0 else j + 2
+    return None
+
+
 def parse_json_with_comments(text):
     """Parses asv's config dialect (asv strips comments, then `,]` and `,}`).
 
@@ -88,26 +99,18 @@ def parse_json_with_comments(text):
                 j += 2 if text[j] == "\\" else 1
             out.append(text[i:j + 1])
             i = j + 1
-        elif text.startswith("//", i):
-            j = text.find("\n", i)
-            i = n if j < 0 else j
-        elif text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            i = n if j < 0 else j + 2
+        elif text.startswith(("//", "/*"), i):
+            i = _comment_end(text, i)
         elif c == ",":
             # Drop a trailing comma: the next significant char closes a container.
             j = i + 1
             while True:
                 while j < n and text[j] in " \t\r\n":
                     j += 1
-                if text.startswith("//", j):
-                    k = text.find("\n", j)
-                    j = n if k < 0 else k
-                elif text.startswith("/*", j):
-                    k = text.find("*/", j + 2)
-                    j = n if k < 0 else k + 2
-                else:
+                end = _comment_end(text, j)
+                if end is None:
                     break
+                j = end
             if j >= n or text[j] not in "]}":
                 out.append(c)
             i += 1
@@ -1085,12 +1088,13 @@ def cmd_measure(opts):
     for side in ("base", "head"):
         builds[side] = None
         try:
-            cmd = build_command(resolve_layout(trees[side], opts.config), opts.build)
+            layout = resolve_layout(trees[side], opts.config)
         except ValueError:
-            cmd = None  # discovery reports the layout problem
+            layout = None  # discovery reports the layout problem
+        cmd = build_command(layout, opts.build) if layout else None
         if cmd is not None:
             log("%s: building in place (%s)" % (side, " ".join(cmd[1:])))
-            failure = build_in_place(resolve_layout(trees[side], opts.config), cmd, opts.build_timeout)
+            failure = build_in_place(layout, cmd, opts.build_timeout)
             builds[side] = {"command": " ".join(cmd[1:]), "error": failure}
             if failure:
                 found[side] = {"layout": None, "benchmarks": [], "module_errors": [], "fatal": failure}
