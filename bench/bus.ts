@@ -23,8 +23,8 @@ function chain(onStart: (stage: number, id: number) => void): StageDefinition[] 
     return {
       name: `noop_${k}`, ordinal: k, subjectTable: 'bench_items',
       pending: `${prev} AND s.${col(k)} IS NULL`, done: `s.${col(k)} IS NOT NULL`,
-      writes: [col(k)], wakeOn: k === 1 ? ['bench_items'] : [`bench_items.${col(k - 1)}`],
-      concurrency: CONCURRENCY, leaseSeconds: 60, maxAttempts: 3, backoff: { baseMs: 100, maxMs: 1000 },
+      writes: [col(k)], outputs: [col(k)], wakeOn: k === 1 ? ['bench_items'] : [`bench_items.${col(k - 1)}`],
+      concurrency: CONCURRENCY, leaseSeconds: 60, deadlineSeconds: 600, maxAttempts: 3, backoff: { baseMs: 100, maxMs: 1000 },
       async handle(row) {
         onStart(k, row.id);
         return { set: { [col(k)]: 1 } };

@@ -3,7 +3,16 @@ import type { Db } from '../db/connect.js';
 import { backoffDelayMs } from './backoff.js';
 import type { Completer } from './completer.js';
 import type { BusDriver, Claim, Completion, Outcome } from './driver.js';
+import { checkpoint } from './sql/checkpoint.js';
 import { PermanentError, RateLimitedError, type Cost, type StageDefinition } from './stage.js';
+
+/** The attempt ran past its stage's deadlineSeconds. */
+export class DeadlineError extends Error {
+  constructor(seconds: number) {
+    super(`deadline exceeded: the attempt ran longer than ${seconds} s and was aborted`);
+    this.name = 'DeadlineError';
+  }
+}
 
 export interface InFlight {
   claim: Claim;
@@ -112,25 +121,35 @@ export class Reactor {
     const began = performance.now();
     const entry: InFlight = { claim, controller, finished: Promise.resolve() };
     this.inFlight.set(claim.runId, entry);
+    const deadlineMs = this.stage.deadlineSeconds * 1000;
+    const deadlineTimer = setTimeout(() => controller.abort(new DeadlineError(this.stage.deadlineSeconds)), deadlineMs);
+    deadlineTimer.unref?.();
     entry.finished = (async () => {
       let outcome: Outcome;
       try {
+        const lease = { stage: this.stage.name, subjectId: claim.row.id, runId: claim.runId, workerId: this.workerId };
         const result = await this.stage.handle(claim.row, {
           runId: claim.runId,
           attempt: claim.attempt,
           workerId: this.workerId,
           signal: controller.signal,
+          deadline: new Date(Date.now() + deadlineMs),
           log,
           db: this.db,
           addCost: (c) => addCost(cost, c),
+          checkpoint: (fn) => checkpoint(this.db, lease, fn),
         });
         if (result.cost) addCost(cost, result.cost);
         outcome = { kind: 'succeeded', set: result.set, write: result.write };
       } catch (err) {
         outcome = this.failure(err, claim);
       }
+      clearTimeout(deadlineTimer);
       const durationMs = Math.round(performance.now() - began);
-      if (controller.signal.aborted) {
+      if (controller.signal.reason instanceof DeadlineError) {
+        // Past its deadline the attempt counts as an error, whatever the handler did after the abort.
+        outcome = this.failure(controller.signal.reason, claim);
+      } else if (controller.signal.aborted) {
         // Shutdown or lost lease: the row is released or swept, not written.
         log.info({ durationMs }, 'handler ended after its lease was given up; result dropped');
         return;

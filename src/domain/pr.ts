@@ -30,10 +30,4 @@ export interface ScrapedPR {
   patch?: string | null;
 }
 
-/** Text Postgres will accept: no NUL characters, no lone surrogates. */
-export function cleanText(s: string): string;
-export function cleanText(s: string | null | undefined): string | null;
-export function cleanText(s: string | null | undefined): string | null {
-  if (s === null || s === undefined) return null;
-  return s.replace(/\u0000/g, '').toWellFormed();
-}
+export { cleanText } from './clean.js';

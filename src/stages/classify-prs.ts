@@ -39,8 +39,11 @@ export function classifyPrs(deps: StageDeps): StageDefinition {
     wakeOn: ['pull_requests', 'pull_requests.is_performance_commit_symbolic'],
     writes: ['patch', 'patch_tokens', 'is_performance_commit', 'judge_reason', 'classification', 'difficulty',
       'judge_prompt_hash', 'judge_model', 'judged_at', 'updated_at'],
+    outputs: ['is_performance_commit'],
     concurrency: config.PERFMINE_CLASSIFY_CONCURRENCY,
-    leaseSeconds: Math.ceil((config.PERFMINE_LLM_TIMEOUT_MS * config.PERFMINE_LLM_MAX_TRIES * 2) / 1000) + 60,
+    leaseSeconds: 120,
+    // Two LLM judgements, each asked up to MAX_TRIES times, plus the diff.
+    deadlineSeconds: Math.ceil((config.PERFMINE_LLM_TIMEOUT_MS * config.PERFMINE_LLM_MAX_TRIES * 2) / 1000) + 60,
     maxAttempts: 6, backoff: { baseMs: 15_000, maxMs: 3_600_000 },
     rateLimitGroups: ['llm', 'github'],
 

@@ -17,8 +17,8 @@ export function discoverRepos(deps: StageDeps): StageDefinition {
     name: 'discover_repos', ordinal: 0, subjectTable: 'discovery_runs',
     description: 'GitHub code search for asv.conf.json -> repositories',
     pending: 's.finished_at IS NULL', done: 's.finished_at IS NOT NULL',
-    writes: ['finished_at', 'found', 'inserted'],
-    concurrency: 1, leaseSeconds: 300, maxAttempts: 5, backoff: { baseMs: 30_000, maxMs: 3_600_000 },
+    writes: ['finished_at', 'found', 'inserted'], outputs: ['finished_at'],
+    concurrency: 1, leaseSeconds: 300, deadlineSeconds: 1800, maxAttempts: 5, backoff: { baseMs: 30_000, maxMs: 3_600_000 },
     rateLimitGroups: ['github'],
     async handle(run, ctx) {
       const hits = new Map<string, { owner: string; name: string; path: string }>();

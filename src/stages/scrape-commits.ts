@@ -32,9 +32,9 @@ export function scrapeCommits(deps: StageDeps): StageDefinition {
     done: 's.last_scraped_at IS NOT NULL',
     since: 's.updated_at',
     wakeOn: ['repositories.metadata_fetched_at', 'repositories.ingest_enabled', 'repositories.last_scraped_at'],
-    writes: ['last_scraped_at', 'updated_at'],
+    writes: ['last_scraped_at', 'updated_at'], outputs: ['last_scraped_at'],
     concurrency: deps.config.PERFMINE_SCRAPE_CONCURRENCY,
-    leaseSeconds: 300, maxAttempts: 8, backoff: { baseMs: 10_000, maxMs: 3_600_000 },
+    leaseSeconds: 300, deadlineSeconds: 6 * 3600, maxAttempts: 8, backoff: { baseMs: 10_000, maxMs: 3_600_000 },
     rateLimitGroups: ['github'],
     async handle(repo: SubjectRow, ctx) {
       const from = repo.scrape_cursor ?? repo.scrape_since ?? defaultSince;

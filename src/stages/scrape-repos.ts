@@ -43,7 +43,8 @@ export function scrapeRepos(deps: StageDeps): StageDefinition {
     wakeOn: ['repositories', 'repositories.metadata_fetched_at'],
     writes: ['stars', 'description', 'topics', 'default_branch', 'is_fork', 'is_archived', 'asv_config_path',
       'benchmark_dir', 'ingest_enabled', 'ingest_reason', 'metadata_fetched_at', 'updated_at'],
-    concurrency: 4, leaseSeconds: 120, maxAttempts: 6, backoff: { baseMs: 10_000, maxMs: 1_800_000 },
+    outputs: ['metadata_fetched_at'],
+    concurrency: 4, leaseSeconds: 120, deadlineSeconds: 600, maxAttempts: 6, backoff: { baseMs: 10_000, maxMs: 1_800_000 },
     rateLimitGroups: ['github'],
     async handle(repo: SubjectRow, ctx) {
       const now = new Date().toISOString();

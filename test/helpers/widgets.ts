@@ -21,8 +21,8 @@ type Handler = (row: SubjectRow, ctx: HandlerContext) => Promise<StageResult>;
 export function stageA(handle?: Handler, over: Partial<StageDefinition> = {}): StageDefinition {
   return {
     name: 'fill_a', ordinal: 1, subjectTable: 'widgets',
-    pending: 's.a IS NULL', done: 's.a IS NOT NULL', writes: ['a', 'c'],
-    concurrency: 4, leaseSeconds: 30, maxAttempts: 3, backoff: { baseMs: 50, maxMs: 200 },
+    pending: 's.a IS NULL', done: 's.a IS NOT NULL', writes: ['a', 'c'], outputs: ['a'],
+    concurrency: 4, leaseSeconds: 30, deadlineSeconds: 60, maxAttempts: 3, backoff: { baseMs: 50, maxMs: 200 },
     handle: handle ?? (async (row) => ({ set: { a: row.id * 2 } })),
     ...over,
   };
@@ -32,9 +32,9 @@ export function stageA(handle?: Handler, over: Partial<StageDefinition> = {}): S
 export function stageB(handle?: Handler, over: Partial<StageDefinition> = {}): StageDefinition {
   return {
     name: 'fill_b', ordinal: 2, subjectTable: 'widgets',
-    pending: 's.a IS NOT NULL AND s.b IS NULL', done: 's.b IS NOT NULL', writes: ['b'],
+    pending: 's.a IS NOT NULL AND s.b IS NULL', done: 's.b IS NOT NULL', writes: ['b'], outputs: ['b'],
     wakeOn: ['widgets.a'],
-    concurrency: 4, leaseSeconds: 30, maxAttempts: 3, backoff: { baseMs: 50, maxMs: 200 },
+    concurrency: 4, leaseSeconds: 30, deadlineSeconds: 60, maxAttempts: 3, backoff: { baseMs: 50, maxMs: 200 },
     handle: handle ?? (async (row) => ({ set: { b: `a=${row.a}` } })),
     ...over,
   };
