@@ -13,6 +13,7 @@ import { pgDriver } from './bus/pg-driver.js';
 import { buildStageDeps, builtinSchedule, builtinStages } from './stages/index.js';
 import { formatStatus, readStatus } from './commands/status.js';
 import { addRepo } from './commands/add-repo.js';
+import { connectBus, daemonSettings } from './commands/daemon-options.js';
 
 /** Loads config or exits with a message that names the bad variable. */
 function settings(): { config: Config; log: Logger } {
@@ -29,9 +30,9 @@ function settings(): { config: Config; log: Logger } {
 }
 
 /** Opens the database for a short command, runs it, and closes everything. */
-async function withDatabase<T>(fn: (db: OpenDatabase, config: Config, log: Logger) => Promise<T>): Promise<T> {
+async function withDatabase<T>(fn: (db: OpenDatabase, config: Config, log: Logger) => Promise<T>, opts: { migrate?: boolean } = {}): Promise<T> {
   const { config, log } = settings();
-  const db = await openDatabase(config, log, { migrate: true });
+  const db = await openDatabase(config, log, { migrate: opts.migrate ?? true });
   try {
     return await fn(db, config, log);
   } finally {
@@ -56,11 +57,13 @@ const program = new Command()
   .showHelpAfterError();
 
 program.command('migrate')
-  .description('apply the schema in sql/ and triggers/ (the daemon also does this at start)')
-  .action(() => withDatabase(async (db, _c, log) => {
+  .description('apply the schema in sql/ and triggers/ and register the stages (the daemon also does this at start)')
+  .action(() => withDatabase(async (db, config, log) => {
     const applied = await migrate(db.pool, log);
+    // The stage declarations too, so `SELECT * FROM funnel` lists every stage before any daemon runs.
+    await pgDriver(db.db).registerStages(builtinStages(buildStageDeps(config, log)));
     console.log(applied.length ? `applied: ${applied.join(', ')}` : 'schema is up to date');
-  }));
+  }, { migrate: false }));
 
 program.command('daemon')
   .description('run the reactors: claim pending rows of every stage and advance them')
@@ -82,17 +85,15 @@ program.command('daemon')
       process.exit(2);
     }
     const stages = wanted ? all.filter((s) => wanted.includes(s.name)) : all;
+    const bus = connectBus(db.connectionString, config, log);
     const daemon = new Daemon({
-      db: db.db, connectionString: db.connectionString, stages, log, schedule: builtinSchedule(deps),
-      workerId: config.PERFMINE_WORKER_ID,
-      pollIntervalMs: config.PERFMINE_POLL_INTERVAL_MS,
-      sweepIntervalMs: config.PERFMINE_SWEEP_INTERVAL_MS,
-      shutdownTimeoutMs: config.PERFMINE_SHUTDOWN_TIMEOUT_MS,
-      listenerCheckMs: config.PERFMINE_LISTENER_CHECK_MS,
+      ...daemonSettings(config, log, deps),
+      db: db.db, busDb: bus.db, connectionString: db.connectionString, stages, schedule: builtinSchedule(deps),
     });
     let signals = 0;
     const finish = async (code: number) => {
       await daemon.stop();
+      await bus.close();
       await db.close();
       process.exit(code);
     };

@@ -1,3 +1,4 @@
+import { reportServiceOk } from '../bus/attempt-scope.js';
 import { ServiceDownError } from '../bus/stage.js';
 
 /**
@@ -15,6 +16,7 @@ export class ServiceHealth {
   /** A request succeeded: the storm, if any, is over. */
   ok(): void {
     this.transientRun = 0;
+    reportServiceOk(this.group);
   }
 
   /**

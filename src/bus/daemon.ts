@@ -1,19 +1,32 @@
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../db/connect.js';
-import { silentLogger, type Logger } from '../log.js';
+import { scrubSecrets, silentLogger, type Logger } from '../log.js';
 import { Completer } from './completer.js';
-import type { BusDriver } from './driver.js';
+import type { BreakerSettings, BusDriver } from './driver.js';
 import { Listener } from './listener.js';
 import { Heartbeater } from './maintenance/heartbeater.js';
 import { Sweeper } from './maintenance/sweeper.js';
 import { Scheduler, type ScheduledJob } from './maintenance/scheduler.js';
 import { pgDriver } from './pg-driver.js';
 import { Reactor } from './reactor.js';
+import { doorbellsOf } from './sql/register.js';
 import { validateStage, type StageDefinition } from './stage.js';
 
+/** A start-up check of a service's credentials and reachability. */
+export interface ServiceCheck {
+  group: string;
+  check(signal: AbortSignal): Promise<{ ok: true } | { ok: false; reason: string }>;
+}
+
 export interface DaemonOptions {
+  /** Handlers' database (ctx.db, checkpoints). */
   db: Db;
+  /**
+   * The bus's own database: claims, write-backs, heartbeats, sweeps. A pool of
+   * its own so handler queries can never starve a heartbeat (default: db).
+   */
+  busDb?: Db;
   /** For the dedicated LISTEN connection. */
   connectionString: string;
   stages: StageDefinition[];
@@ -28,6 +41,14 @@ export interface DaemonOptions {
   /** Write-back batching: largest batch and number of concurrent flushers. */
   maxWriteBatch?: number;
   writeFlushers?: number;
+  /** Circuit breaker pauses for a service that is down (default 5 s, doubling, at most 300 s). */
+  breaker?: BreakerSettings;
+  /** Checked at start; a failing one opens its group's breaker with the reason. */
+  serviceChecks?: ServiceCheck[];
+  /** This host's name for host-local resources (default os.hostname()). */
+  host?: string;
+  /** How long a handler may ignore its abort before the attempt is recorded without it. */
+  abortGraceMs?: number;
   /** Tests turn these off to play a stuck worker or a daemon without doorbell. */
   heartbeat?: boolean;
   listen?: boolean;
@@ -63,7 +84,7 @@ export class Daemon {
     opts.stages.forEach(validateStage);
     this.workerId = opts.workerId ?? defaultWorkerId();
     this.log = (opts.log ?? silentLogger).child({ worker: this.workerId });
-    this.driver = opts.driver ?? pgDriver(opts.db);
+    this.driver = opts.driver ?? pgDriver(opts.busDb ?? opts.db);
     this.completer = new Completer(this.driver, this.workerId, this.log, {
       maxBatch: opts.maxWriteBatch ?? 500,
       flushers: opts.writeFlushers ?? 2,
@@ -71,21 +92,18 @@ export class Daemon {
       afterFlush: () => { if (this.idleWaiters.length) setImmediate(() => void this.checkIdle()); },
     });
     const groupPauses = new Map<string, number>();
-    this.reactors = opts.stages.map((s) => new Reactor(s, this.driver, this.completer, opts.db, this.workerId, this.log, groupPauses));
+    const reactorOptions = { breaker: this.breaker, host: opts.host ?? os.hostname(), abortGraceMs: opts.abortGraceMs };
+    this.reactors = opts.stages.map((s) => new Reactor(s, this.driver, this.completer, opts.db, this.workerId, this.log, groupPauses, reactorOptions));
     for (const r of this.reactors) {
       const { stage } = r;
       // A stage also wakes on its own output columns, so NULLing one re-runs the row at once.
-      const payloads = new Set([
-        ...(stage.wakeOn ?? [stage.subjectTable]),
-        ...stage.writes.map((c) => `${stage.subjectTable}.${c}`),
-        `stage:${stage.name}`,
-      ]);
+      const payloads = new Set([...doorbellsOf(stage), `stage:${stage.name}`]);
       for (const payload of payloads) {
         this.routes.set(payload, [...(this.routes.get(payload) ?? []), r]);
       }
     }
     this.heartbeater = new Heartbeater(this.driver, this.workerId, this.reactors, this.log);
-    this.sweeper = new Sweeper(this.driver, opts.sweepIntervalMs ?? 5000, this.log);
+    this.sweeper = new Sweeper(this.driver, this.workerId, opts.sweepIntervalMs ?? 5000, this.log);
     this.scheduler = new Scheduler(opts.db, opts.schedule ?? [], this.log);
     if (opts.listen !== false) {
       this.listener = new Listener(opts.connectionString, this.log, {
@@ -93,6 +111,10 @@ export class Daemon {
         onConnected: () => this.wakeAll(),
       }, opts.listenerCheckMs ?? 10_000);
     }
+  }
+
+  get breaker(): BreakerSettings {
+    return this.opts.breaker ?? { baseSeconds: 5, maxSeconds: 300 };
   }
 
   reactor(stage: string): Reactor | undefined {
@@ -103,6 +125,7 @@ export class Daemon {
     await this.driver.registerStages(this.opts.stages);
     for (const s of this.opts.stages) await s.prepare?.(this.opts.db);
     await this.driver.registerWorker(this.workerId, this.opts.stages.map((s) => s.name));
+    await this.checkServices();
     await this.applySettings();
     await this.sweeper.sweep();
     if (this.opts.heartbeat !== false) this.heartbeater.start();
@@ -112,6 +135,27 @@ export class Daemon {
     this.pollTimer = setInterval(() => void this.poll(), this.opts.pollIntervalMs ?? 1000);
     this.log.info({ stages: this.opts.stages.map((s) => s.name) }, 'daemon started');
     this.wakeAll(); // catch-up scan
+  }
+
+  /**
+   * A service whose credentials are rejected or that cannot be reached at
+   * start gets its breaker opened with the reason, so its stages wait
+   * (visible in the funnel) instead of failing every row in turn.
+   */
+  private async checkServices(): Promise<void> {
+    const groups = new Set(this.opts.stages.flatMap((s) => s.rateLimitGroups ?? []));
+    for (const c of this.opts.serviceChecks ?? []) {
+      if (!groups.has(c.group)) continue;
+      let verdict: { ok: true } | { ok: false; reason: string };
+      try {
+        verdict = await c.check(AbortSignal.timeout(15_000));
+      } catch (err) {
+        verdict = { ok: false, reason: scrubSecrets((err as Error).message) };
+      }
+      if (verdict.ok) continue;
+      this.log.error({ group: c.group, reason: verdict.reason }, 'service check failed at start; its stages wait (circuit breaker open)');
+      await this.driver.openBreaker(c.group, `start-up check: ${verdict.reason}`, this.workerId, this.breaker);
+    }
   }
 
   private onDoorbell(payload: string): void {
@@ -209,6 +253,8 @@ export class Daemon {
         this.log.error({ err: (err as Error).message }, 'releasing leases failed; the sweeper will reclaim them');
       }
     }
+    // Write-backs the database cannot take now are left to the sweeper after a short while.
+    this.completer.giveUpAfter(Date.now() + 5000);
     await this.completer.drained();
     this.heartbeater.stop();
     this.sweeper.stop();

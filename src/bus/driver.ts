@@ -1,4 +1,5 @@
 import type { StageDefinition, SubjectRow, Cost } from './stage.js';
+import type { ResourceRequest } from './sql/resources.js';
 
 /** One claimed row: the subject plus the fencing token of this attempt. */
 export interface Claim {
@@ -12,7 +13,12 @@ export interface Claim {
 export type Outcome =
   | { kind: 'succeeded'; set?: Record<string, unknown>; write?: StageResultWrite }
   | { kind: 'error'; error: string; retryInMs: number; permanent?: boolean }
-  | { kind: 'rate_limited'; until: Date; group?: string; error: string };
+  | { kind: 'rate_limited'; until: Date; group?: string; error: string }
+  /** The service is down (circuit breaker): uncounted, and the group pauses for a growing time. */
+  | { kind: 'service_down'; group: string; error: string; breaker: BreakerSettings };
+
+/** Pauses of an open breaker: base seconds, doubled per consecutive opening, capped. */
+export interface BreakerSettings { baseSeconds: number; maxSeconds: number }
 
 export type StageResultWrite = NonNullable<import('./stage.js').StageResult['write']>;
 
@@ -21,6 +27,8 @@ export interface Completion {
   claim: Claim;
   outcome: Outcome;
   cost?: Cost;
+  /** Service groups that answered this attempt: their circuit breakers close. */
+  servicesOk?: string[];
 }
 
 export interface StageSettings { paused: boolean; concurrency: number | null }
@@ -40,6 +48,15 @@ export interface BusDriver {
   heartbeat(workerId: string, runIds: number[]): Promise<number[]>;
   /** Returns expired leases of dead workers to the pending set; returns how many. */
   sweepExpired(): Promise<number>;
+  /** Expires now the leases of workers on this host whose process is gone; returns how many. */
+  expireDeadWorkers(selfId: string): Promise<number>;
+  /** Removes leases of rows that were deleted or no longer need their stage; returns how many. */
+  pruneLeases(): Promise<number>;
+  /** One try at a host-local resource for an attempt (see sql/resources.ts). */
+  tryAcquire(request: ResourceRequest): Promise<boolean>;
+  releaseResources(runId: number): Promise<void>;
+  /** Opens a group's circuit breaker (e.g. a credential check failed at start). */
+  openBreaker(group: string, reason: string, workerId: string, breaker: BreakerSettings): Promise<void>;
   /** Gives back leases of unfinished work (shutdown) without counting an attempt. */
   release(workerId: string, runIds: number[]): Promise<number>;
   readSettings(): Promise<Map<string, StageSettings>>;

@@ -9,6 +9,10 @@ import { release } from './sql/release.js';
 import { readSettings } from './sql/settings.js';
 import { registerStages, registerWorker, markWorkerStopped } from './sql/register.js';
 import { outstanding, retryFailed } from './sql/outstanding.js';
+import { expireLeasesOfDeadWorkers } from './sql/dead-workers.js';
+import { pruneLeases } from './sql/prune-leases.js';
+import { releaseResources, tryAcquire } from './sql/resources.js';
+import { openBreakers } from './sql/pauses.js';
 
 /** The Postgres implementation of the bus driver: one SQL module per operation. */
 export function pgDriver(db: Db): BusDriver {
@@ -19,6 +23,11 @@ export function pgDriver(db: Db): BusDriver {
     complete: (batch: Completion[], workerId) => db.transaction().execute((trx) => complete(trx, batch, workerId)),
     heartbeat: (workerId, runIds) => heartbeat(db, workerId, runIds),
     sweepExpired: () => sweepExpired(db),
+    expireDeadWorkers: (selfId) => expireLeasesOfDeadWorkers(db, selfId),
+    pruneLeases: () => pruneLeases(db),
+    tryAcquire: (request) => tryAcquire(db, request),
+    releaseResources: (runId) => releaseResources(db, runId),
+    openBreaker: (group, reason, workerId, breaker) => openBreakers(db, new Map([[group, { reason, breaker }]]), workerId),
     release: (workerId, runIds) => release(db, workerId, runIds),
     readSettings: () => readSettings(db),
     outstanding: (stages) => outstanding(db, stages),

@@ -1,10 +1,12 @@
 import type { Logger } from '../log.js';
+import { scrubSecrets } from '../log.js';
 import type { Db } from '../db/connect.js';
+import { runInAttemptScope, type AttemptScope } from './attempt-scope.js';
 import { backoffDelayMs } from './backoff.js';
 import type { Completer } from './completer.js';
-import type { BusDriver, Claim, Completion, Outcome } from './driver.js';
+import type { BreakerSettings, BusDriver, Claim, Completion, Outcome } from './driver.js';
 import { checkpoint } from './sql/checkpoint.js';
-import { PermanentError, RateLimitedError, type Cost, type StageDefinition } from './stage.js';
+import { PermanentError, RateLimitedError, ServiceDownError, type Cost, type StageDefinition, type StageResult } from './stage.js';
 
 /** The attempt ran past its stage's deadlineSeconds. */
 export class DeadlineError extends Error {
@@ -19,6 +21,16 @@ export interface InFlight {
   controller: AbortController;
   /** Resolves when the handler has ended and its outcome is written. */
   finished: Promise<void>;
+}
+
+export interface ReactorOptions {
+  breaker: BreakerSettings;
+  /** This host's name for host-local resources. */
+  host: string;
+  /** How often a waiting attempt asks again for a busy host-local resource. */
+  resourcePollMs?: number;
+  /** How long a handler may go on after its abort before the bus records the attempt without it. */
+  abortGraceMs?: number;
 }
 
 /**
@@ -39,6 +51,8 @@ export class Reactor {
   paused = false;
   /** Called with (runId) right before a handler starts; the benchmark measures latency with it. */
   onStart?: (claim: Claim) => void;
+  /** Called when an attempt ends (before its write-back), for metrics. */
+  onAttemptEnd?: (outcome: Outcome['kind'], durationMs: number) => void;
 
   constructor(
     readonly stage: StageDefinition,
@@ -48,7 +62,8 @@ export class Reactor {
     private workerId: string,
     private log: Logger,
     /** Rate-limit group -> epoch ms; shared by this daemon's reactors so a pause bites before it is committed. */
-    private groupPauses: Map<string, number> = new Map(),
+    private groupPauses: Map<string, number>,
+    private opts: ReactorOptions,
   ) {
     this.concurrency = stage.concurrency;
   }
@@ -116,19 +131,22 @@ export class Reactor {
   private start(claim: Claim): void {
     const controller = new AbortController();
     const cost: Cost = {};
+    const scope: AttemptScope = { servicesOk: new Set() };
     const log = this.log.child({ stage: this.stage.name, subject: claim.row.id, attempt: claim.attempt, runId: claim.runId });
-    this.onStart?.(claim);
-    const began = performance.now();
     const entry: InFlight = { claim, controller, finished: Promise.resolve() };
     this.inFlight.set(claim.runId, entry);
-    const deadlineMs = this.stage.deadlineSeconds * 1000;
-    const deadlineTimer = setTimeout(() => controller.abort(new DeadlineError(this.stage.deadlineSeconds)), deadlineMs);
-    deadlineTimer.unref?.();
     entry.finished = (async () => {
       let outcome: Outcome;
+      let began = performance.now();
+      let deadlineTimer: NodeJS.Timeout | undefined;
       try {
+        await this.acquireResources(claim, controller.signal);
+        this.onStart?.(claim);
+        began = performance.now();
+        const deadlineMs = this.stage.deadlineSeconds * 1000;
+        deadlineTimer = setTimeout(() => controller.abort(new DeadlineError(this.stage.deadlineSeconds)), deadlineMs);
         const lease = { stage: this.stage.name, subjectId: claim.row.id, runId: claim.runId, workerId: this.workerId };
-        const result = await this.stage.handle(claim.row, {
+        const handled = runInAttemptScope(scope, () => this.stage.handle(claim.row, {
           runId: claim.runId,
           attempt: claim.attempt,
           workerId: this.workerId,
@@ -138,13 +156,16 @@ export class Reactor {
           db: this.db,
           addCost: (c) => addCost(cost, c),
           checkpoint: (fn) => checkpoint(this.db, lease, fn),
-        });
+        }));
+        const result = await this.untilAbortedFor(handled, controller.signal);
         if (result.cost) addCost(cost, result.cost);
         outcome = { kind: 'succeeded', set: result.set, write: result.write };
       } catch (err) {
         outcome = this.failure(err, claim);
+      } finally {
+        clearTimeout(deadlineTimer);
+        await this.releaseResources(claim);
       }
-      clearTimeout(deadlineTimer);
       const durationMs = Math.round(performance.now() - began);
       if (controller.signal.reason instanceof DeadlineError) {
         // Past its deadline the attempt counts as an error, whatever the handler did after the abort.
@@ -154,7 +175,11 @@ export class Reactor {
         log.info({ durationMs }, 'handler ended after its lease was given up; result dropped');
         return;
       }
-      const completion: Completion = { stage: this.stage, claim, outcome, cost: Object.keys(cost).length ? cost : undefined };
+      this.onAttemptEnd?.(outcome.kind, durationMs);
+      const completion: Completion = {
+        stage: this.stage, claim, outcome, cost: Object.keys(cost).length ? cost : undefined,
+        servicesOk: scope.servicesOk.size ? [...scope.servicesOk] : undefined,
+      };
       if (outcome.kind === 'succeeded') log.info({ durationMs }, 'succeeded');
       else log.warn({ durationMs, outcome: outcome.kind, err: outcome.error }, 'attempt did not succeed');
       // The slot frees now; the lease stays ours until the write-back commits.
@@ -168,12 +193,63 @@ export class Reactor {
     });
   }
 
+  /**
+   * The handler's result, or, once the attempt is aborted, an error after a
+   * grace period even if the handler ignores its signal: a stuck handler must
+   * not hold its slot (and block shutdown) forever.
+   */
+  private untilAbortedFor(handled: Promise<StageResult>, signal: AbortSignal): Promise<StageResult> {
+    const grace = this.opts.abortGraceMs ?? 5000;
+    return new Promise<StageResult>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => {
+        timer = setTimeout(() => {
+          this.log.error({ stage: this.stage.name }, `handler ignored its abort for ${grace} ms; recording the attempt without it`);
+          reject(signal.reason);
+        }, grace);
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      handled.then(resolve, reject).finally(() => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+      });
+    });
+  }
+
+  /** Waits (holding the lease, which the heartbeater keeps) until every declared host-local resource is ours. */
+  private async acquireResources(claim: Claim, signal: AbortSignal): Promise<void> {
+    for (const resource of this.stage.resources ?? []) {
+      const request = { host: this.opts.host, runId: claim.runId, stage: this.stage.name, resource };
+      let waited = false;
+      while (!(await this.driver.tryAcquire(request))) {
+        if (!waited) this.log.info({ stage: this.stage.name, subject: claim.row.id, resource: resource.name }, 'waiting for a host resource');
+        waited = true;
+        await new Promise<void>((resolve, reject) => {
+          const t = setTimeout(resolve, this.opts.resourcePollMs ?? 500);
+          signal.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason); }, { once: true });
+        });
+      }
+    }
+  }
+
+  private async releaseResources(claim: Claim): Promise<void> {
+    if (!this.stage.resources?.length) return;
+    // If this fails the holder row goes stale with the lease, and the next acquirer clears it.
+    await this.driver.releaseResources(claim.runId).catch((err) =>
+      this.log.warn({ stage: this.stage.name, err: (err as Error).message }, 'releasing host resources failed'));
+  }
+
   private failure(err: unknown, claim: Claim): Outcome {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = scrubSecrets(err instanceof Error ? err.message : String(err));
     if (err instanceof RateLimitedError) {
       const group = err.group ?? this.stage.rateLimitGroups?.[0];
-      if (group) this.groupPauses.set(group, Math.max(this.groupPauses.get(group) ?? 0, err.until.getTime()));
+      if (group) this.pauseLocally(group, err.until.getTime());
       return { kind: 'rate_limited', until: err.until, group, error: message };
+    }
+    if (err instanceof ServiceDownError) {
+      this.pauseLocally(err.group, Date.now() + this.opts.breaker.baseSeconds * 1000);
+      return { kind: 'service_down', group: err.group, error: message, breaker: this.opts.breaker };
     }
     return {
       kind: 'error',
@@ -181,6 +257,11 @@ export class Reactor {
       retryInMs: backoffDelayMs(claim.attempt, this.stage.backoff),
       permanent: err instanceof PermanentError,
     };
+  }
+
+  /** Stop this daemon's claims for a group now; the database's pause (possibly longer) follows on commit. */
+  private pauseLocally(group: string, until: number): void {
+    this.groupPauses.set(group, Math.max(this.groupPauses.get(group) ?? 0, until));
   }
 }
 

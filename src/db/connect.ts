@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
+import { CleanTextPlugin } from './clean-plugin.js';
 import type { Database } from './schema.js';
 
 // bigint (int8) and numeric stay strings by default; counts and ids fit in a
@@ -15,13 +16,41 @@ export interface Connection {
   close(): Promise<void>;
 }
 
-/** A pool plus a Kysely instance over it. Errors on idle clients never crash the process. */
-export function connect(connectionString: string, max = 8, onError?: (err: Error) => void): Connection {
-  const pool = new pg.Pool({ connectionString, max, application_name: 'perfmine' });
+export interface ConnectOptions {
+  max?: number;
+  onError?: (err: Error) => void;
+  applicationName?: string;
+  /** Server-side limit per statement (0 = none). */
+  statementTimeoutMs?: number;
+  /** How long to wait for a connection (a new one, or a free one from the pool). */
+  connectionTimeoutMs?: number;
+}
+
+/**
+ * A pool plus a Kysely instance over it. A server that stops answering costs
+ * a bounded wait (connection and statement timeouts, TCP keepalive to notice
+ * a dead peer), and errors on idle clients never crash the process: the pool
+ * drops the client and opens a new one when next needed.
+ */
+export function connect(connectionString: string, maxOrOptions: number | ConnectOptions = 8, onError?: (err: Error) => void): Connection {
+  const o: ConnectOptions = typeof maxOrOptions === 'number' ? { max: maxOrOptions, onError } : maxOrOptions;
+  const statementTimeout = o.statementTimeoutMs ?? 300_000;
+  const pool = new pg.Pool({
+    connectionString,
+    max: o.max ?? 8,
+    application_name: o.applicationName ?? 'perfmine',
+    connectionTimeoutMillis: o.connectionTimeoutMs ?? 10_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    statement_timeout: statementTimeout || undefined,
+    // The client gives up a little after the server would have, also when the server is gone silently.
+    query_timeout: statementTimeout ? statementTimeout + 5_000 : undefined,
+    idle_in_transaction_session_timeout: 600_000,
+  });
   let closed = false;
   // After close, a server going away (an embedded one stopping) is expected, not an error.
-  pool.on('error', (err) => { if (!closed) onError?.(err); });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  pool.on('error', (err) => { if (!closed) o.onError?.(err); });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CleanTextPlugin()] });
   return {
     db,
     pool,

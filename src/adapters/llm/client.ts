@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import type { z } from 'zod';
 import { RateLimitedError } from '../../bus/stage.js';
+import { ServiceHealth } from '../service-health.js';
 import type { Logger } from '../../log.js';
 
 export type LlmTask = 'classify' | 'categorize' | 'extract' | 'synthesize';
@@ -37,6 +38,7 @@ export class LlmAnswerError extends Error {}
  */
 export class LlmClient {
   private client: OpenAI;
+  private health = new ServiceHealth('llm');
 
   constructor(private opts: LlmOptions) {
     this.client = new OpenAI({
@@ -65,8 +67,9 @@ export class LlmClient {
         completion = await this.client.chat.completions.create({ model, messages, temperature: 0 }, { signal });
       } catch (err) {
         onCall({ task, model, prompt_tokens: 0, completion_tokens: 0, latency_ms: Math.round(performance.now() - began), ok: false });
-        throw this.translate(err);
+        throw this.translate(err, signal);
       }
+      this.health.ok();
       const content = completion.choices[0]?.message?.content ?? '';
       const call: LlmCall = {
         task, model: completion.model || model,
@@ -82,8 +85,32 @@ export class LlmClient {
     throw new LlmAnswerError(`${task}: no valid answer after ${this.opts.maxTries} tries (${problem})`);
   }
 
-  /** Rate limits pause the bus; anything else stays an ordinary (retried) error. */
-  private translate(err: unknown): unknown {
+  /**
+   * Whether the endpoint answers and accepts our key (GET /models). A server
+   * without that route still answered, so it counts as reachable.
+   */
+  async checkCredentials(signal?: AbortSignal): Promise<{ ok: true } | { ok: false; reason: string }> {
+    try {
+      await this.client.models.list({ signal });
+      return { ok: true };
+    } catch (err) {
+      if (err instanceof OpenAI.AuthenticationError || err instanceof OpenAI.PermissionDeniedError) {
+        return { ok: false, reason: `LLM endpoint ${this.opts.baseUrl} refused the API key (HTTP ${err.status})` };
+      }
+      if (err instanceof OpenAI.APIConnectionError) {
+        return { ok: false, reason: `LLM endpoint ${this.opts.baseUrl} unreachable: ${causeOf(err)}` };
+      }
+      return { ok: true };
+    }
+  }
+
+  /**
+   * Rate limits pause the bus. A failure of the whole service (refused
+   * connection, rejected key, unknown model, a run of 5xx or timeouts) opens
+   * the `llm` breaker; anything else stays an ordinary (retried) error of the row.
+   */
+  private translate(err: unknown, signal?: AbortSignal): unknown {
+    if (signal?.aborted) return err;
     if (err instanceof OpenAI.RateLimitError) {
       const body = err.error as { code?: string; type?: string } | undefined;
       const quota = body?.code === 'insufficient_quota' || body?.type === 'insufficient_quota';
@@ -91,7 +118,24 @@ export class LlmClient {
       return new RateLimitedError(new Date(Date.now() + after * 1000),
         quota ? 'LLM quota exhausted' : `LLM rate limit (retry after ${after}s)`, 'llm');
     }
-    if (err instanceof OpenAI.APIError) return new Error(`LLM request failed: ${err.status ?? ''} ${err.message}`.trim());
+    if (err instanceof OpenAI.AuthenticationError || err instanceof OpenAI.PermissionDeniedError) {
+      return this.health.failed(err, 'fatal', `LLM endpoint refused the API key (HTTP ${err.status})`);
+    }
+    if (err instanceof OpenAI.NotFoundError) {
+      return this.health.failed(err, 'fatal', `LLM endpoint does not know the model or route (HTTP 404): ${err.message}`);
+    }
+    if (err instanceof OpenAI.APIConnectionTimeoutError) {
+      return this.health.failed(new Error(`LLM request timed out after ${this.opts.timeoutMs} ms`), 'transient', 'LLM requests time out');
+    }
+    if (err instanceof OpenAI.APIConnectionError) {
+      return this.health.failed(err, 'fatal', `LLM endpoint ${this.opts.baseUrl} unreachable: ${causeOf(err)}`);
+    }
+    if (err instanceof OpenAI.InternalServerError) {
+      return this.health.failed(new Error(`LLM request failed: ${err.status} ${err.message}`), 'transient', `LLM endpoint answers ${err.status}`);
+    }
+    if (err instanceof OpenAI.APIError) {
+      return this.health.failed(new Error(`LLM request failed: ${err.status ?? ''} ${err.message}`.trim()), 'row', '');
+    }
     return err;
   }
 }
@@ -127,4 +171,11 @@ export function extractJson(text: string): unknown {
     }
   }
   return undefined;
+}
+
+/** The innermost cause's message (the openai client wraps "fetch failed" around ECONNREFUSED). */
+function causeOf(err: unknown): string {
+  let e: any = err;
+  while (e?.cause) e = e.cause;
+  return String(e?.code ?? e?.message ?? err);
 }

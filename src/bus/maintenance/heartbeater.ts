@@ -14,8 +14,10 @@ export class Heartbeater {
   constructor(private driver: BusDriver, private workerId: string, private reactors: Reactor[], private log: Logger) {}
 
   get intervalMs(): number {
+    // Often enough to keep the shortest lease three times over, and at least every 5 s so
+    // `workers.last_seen_at` stays fresh and a lease lost to a takeover is noticed soon.
     const shortest = Math.min(...this.reactors.map((r) => r.stage.leaseSeconds), 60);
-    return Math.max(100, Math.min(30_000, (shortest * 1000) / 3));
+    return Math.max(100, Math.min(5_000, (shortest * 1000) / 3));
   }
 
   start(): void {

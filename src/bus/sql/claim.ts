@@ -9,7 +9,9 @@ import type { StageDefinition } from '../stage.js';
  * pass each other by), and the lease row is the fence: its primary key and
  * the ON CONFLICT ... WHERE re-check make a second claim of the same row
  * impossible even across daemons. Nothing is claimed while the stage is paused
- * or its rate-limit group is waiting.
+ * or its rate-limit group is waiting. Rows the stage gave up on carry its name
+ * in `failed_stages`; the condition is a literal so a partial index that
+ * leaves them out can serve the claim.
  */
 export async function claim(db: Db, stage: StageDefinition, limit: number, workerId: string): Promise<Claim[]> {
   if (limit <= 0) return [];
@@ -23,6 +25,7 @@ export async function claim(db: Db, stage: StageDefinition, limit: number, worke
       SELECT s.id FROM ${table} s
       WHERE (SELECT open FROM gate)
         AND (${sql.raw(stage.pending)})
+        AND NOT (s.failed_stages @> ARRAY[${sql.lit(stage.name)}]::text[])
         AND NOT EXISTS (
           SELECT 1 FROM leases l
           WHERE l.stage = ${stage.name} AND l.subject_id = s.id

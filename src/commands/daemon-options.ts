@@ -1,0 +1,34 @@
+import type { Config } from '../config.js';
+import type { Connection } from '../db/connect.js';
+import { connect } from '../db/connect.js';
+import type { DaemonOptions, ServiceCheck } from '../bus/daemon.js';
+import type { Logger } from '../log.js';
+import type { StageDeps } from '../stages/index.js';
+
+/** The bus's own pool: claims, write-backs, heartbeats and sweeps never wait behind handler queries. */
+export function connectBus(connectionString: string, config: Config, log: Logger): Connection {
+  return connect(connectionString, {
+    max: 4, applicationName: `perfmine-bus:${process.pid}`, statementTimeoutMs: 60_000, connectionTimeoutMs: 5_000,
+    onError: (err) => log.error({ err: err.message }, 'idle bus database client error'),
+  });
+}
+
+/** Start-up checks of the services the built-in stages call. */
+export function serviceChecks(deps: StageDeps): ServiceCheck[] {
+  return [{ group: 'llm', check: (signal) => deps.llm.checkCredentials(signal) }];
+}
+
+/** Daemon settings that come from the configuration (everything but databases, stages and schedule). */
+export function daemonSettings(config: Config, log: Logger, deps: StageDeps): Partial<DaemonOptions> {
+  return {
+    log,
+    workerId: config.PERFMINE_WORKER_ID,
+    pollIntervalMs: config.PERFMINE_POLL_INTERVAL_MS,
+    sweepIntervalMs: config.PERFMINE_SWEEP_INTERVAL_MS,
+    shutdownTimeoutMs: config.PERFMINE_SHUTDOWN_TIMEOUT_MS,
+    listenerCheckMs: config.PERFMINE_LISTENER_CHECK_MS,
+    breaker: { baseSeconds: config.PERFMINE_BREAKER_BASE_S, maxSeconds: config.PERFMINE_BREAKER_MAX_S },
+    host: config.PERFMINE_HOST_ID,
+    serviceChecks: serviceChecks(deps),
+  };
+}
