@@ -161,7 +161,7 @@ describe('reactor runtime', () => {
     const d = daemon({ stages: [stageA()], pollIntervalMs: 60_000, listenerCheckMs: 1000 });
     await d.start();
     await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-              WHERE application_name = 'perfmine-listener' AND datname = current_database()`.execute(t.db);
+              WHERE application_name LIKE 'perfmine-listener%' AND datname = current_database()`.execute(t.db);
     // A row inserted while the listener is down is found by the catch-up scan after reconnecting.
     await insertWidgets(t.db, 1);
     await waitFor(() => count(t.db, 's.a IS NOT NULL'), (n) => n === 1, 5000, 'catch-up after reconnect');

@@ -8,6 +8,8 @@ import { loadConfig } from '../src/config.js';
 import { silentLogger } from '../src/log.js';
 import { buildStageDeps, builtinStages } from '../src/stages/index.js';
 import { addRepo } from '../src/commands/add-repo.js';
+import { serviceChecks } from '../src/commands/daemon-options.js';
+import { listenOnLoopback, closeNow } from '../src/standins/loopback.js';
 import { CATEGORIES, categorizeAnswer, classifyAnswer } from '../src/domain/judge.js';
 import { extractJson } from '../src/adapters/llm/client.js';
 import { GitHubStandin, type StandinPR } from '../src/standins/github/server.js';
@@ -36,14 +38,18 @@ afterEach(async () => {
   await llm.close();
 });
 
-async function startDaemon(env: Record<string, string> = {}): Promise<Daemon> {
+async function startDaemon(env: Record<string, string> = {}, withChecks = false): Promise<Daemon> {
   const config = loadConfig({
     PERFMINE_GITHUB_API_URL: github.url, GITHUB_TOKEN: 'gh-test', PERFMINE_SCHEDULE: 'false',
     PERFMINE_GITHUB_GRAPHQL_MIN_INTERVAL_MS: '0', PERFMINE_GITHUB_SEARCH_MIN_INTERVAL_MS: '0', PERFMINE_DIFF_MIN_INTERVAL_MS: '0',
     OPENAI_BASE_URL: llm.url, OPENAI_API_KEY: API_KEY, PERFMINE_LLM_MODEL: 'standin-small', ...env,
   });
-  const stages = builtinStages(buildStageDeps(config, silentLogger)).map((s) => ({ ...s, backoff: { baseMs: 100, maxMs: 400 } }));
-  daemon = new Daemon({ db: t.db, connectionString: t.url, stages, pollIntervalMs: 200 });
+  const deps = buildStageDeps(config, silentLogger);
+  const stages = builtinStages(deps).map((s) => ({ ...s, backoff: { baseMs: 100, maxMs: 400 } }));
+  daemon = new Daemon({
+    db: t.db, connectionString: t.url, stages, pollIntervalMs: 200,
+    breaker: { baseSeconds: 0.5, maxSeconds: 2 }, serviceChecks: withChecks ? serviceChecks(deps) : undefined,
+  });
   await daemon.start();
   return daemon;
 }
@@ -237,5 +243,38 @@ describe('judge: stage 3', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('with no LLM endpoint every PR waits, none fails: the llm breaker holds the stage, with the reason in the funnel', async () => {
+    const { server, port } = await listenOnLoopback();
+    await closeNow(server); // a port nothing listens on: connections are refused
+    github.addPRs([pr(1, 'Speed up a'), pr(2, 'Faster b'), pr(3, 'Use a cache for c')]);
+    await startDaemon({ OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1` }, true);
+    await addRepo(t.db, 'acme/lib');
+    await new Promise((r) => setTimeout(r, 4000)); // several breaker openings and probes
+    const f = (await sql<any>`SELECT pending, running, retrying, failed, pause_reason FROM funnel WHERE stage = 'classify_prs'`.execute(t.db)).rows[0];
+    expect(f.failed).toBe(0);
+    expect(Number(f.pending) + Number(f.retrying) + Number(f.running)).toBe(3);
+    expect(f.pause_reason).toMatch(/^llm: service down \(.*unreachable/);
+    const judged = (await sql<any>`SELECT count(*)::int AS n FROM pull_requests WHERE is_performance_commit IS NOT NULL`.execute(t.db)).rows[0].n;
+    expect(judged).toBe(0);
+    const failedRuns = (await sql<any>`SELECT count(*)::int AS n FROM stage_runs WHERE outcome IN ('failed', 'error') AND stage = 'classify_prs'`.execute(t.db)).rows[0].n;
+    expect(failedRuns).toBe(0);
+  });
+
+  it('a rejected API key opens the llm breaker at start; fixing it lets the backlog through', async () => {
+    github.addPRs([pr(1, 'Speed up a'), pr(2, 'Faster b')]);
+    await startDaemon({ OPENAI_API_KEY: 'sk-wrong-key-000000' }, true);
+    await addRepo(t.db, 'acme/lib');
+    await new Promise((r) => setTimeout(r, 1500));
+    const f = (await sql<any>`SELECT failed, pause_reason FROM funnel WHERE stage = 'classify_prs'`.execute(t.db)).rows[0];
+    expect(f.failed).toBe(0);
+    expect(f.pause_reason).toMatch(/refused the API key/);
+    expect(f.pause_reason).not.toContain('sk-wrong-key');
+    await daemon!.stop();
+    await startDaemon({}, true);
+    await sql`DELETE FROM rate_limit_pauses`.execute(t.db);
+    await daemon!.whenIdle();
+    expect((await verdicts()).every((r) => r.perf !== null)).toBe(true);
   });
 });

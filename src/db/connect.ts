@@ -50,6 +50,10 @@ export function connect(connectionString: string, maxOrOptions: number | Connect
   let closed = false;
   // After close, a server going away (an embedded one stopping) is expected, not an error.
   pool.on('error', (err) => { if (!closed) o.onError?.(err); });
+  // pg-pool listens for errors only on idle clients: a connection that drops while
+  // checked out (inside a transaction, between two queries) would emit an
+  // unhandled 'error' and end the process. The query in flight still gets its error.
+  pool.on('connect', (client) => client.on('error', (err) => { if (!closed) o.onError?.(err); }));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CleanTextPlugin()] });
   return {
     db,
