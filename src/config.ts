@@ -32,6 +32,7 @@ const schema = z.object({
   PERFMINE_GITHUB_MAX_INLINE_WAIT_S: int(0).default(10),
   PERFMINE_GITHUB_GRAPHQL_MIN_INTERVAL_MS: int(0).default(1000),
   PERFMINE_GITHUB_SEARCH_MIN_INTERVAL_MS: int(0).default(2000),
+  PERFMINE_GITHUB_TIMEOUT_MS: int(100).default(30_000),
   PERFMINE_MIN_STARS: int(0).default(500),
   PERFMINE_CODE_SEARCH_PAGES: int(1).max(10).default(10),
   PERFMINE_DISCOVER_CRON: z.string().default('0 3 1 * *'),
