@@ -43,6 +43,8 @@ const schema = z.object({
   PERFMINE_MAX_FILES: int(1).default(500),
   PERFMINE_MAX_LINES: int(1).default(40000),
   PERFMINE_SCRAPE_CONCURRENCY: int(1).default(2),
+  PERFMINE_SCRAPE_LAG_S: int(0).default(900),
+  PERFMINE_SCRAPE_OVERLAP_S: int(0).default(3600),
   OPENAI_BASE_URL: z.string().url().default('https://api.openai.com/v1'),
   OPENAI_API_KEY: z.string().min(1).optional(),
   PERFMINE_LLM_MODEL: z.string().min(1).default('gpt-4o-mini'),

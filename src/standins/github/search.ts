@@ -182,3 +182,9 @@ export function codeMatches(query: CodeQuery, path: string, content: string): bo
 export function inRange(ranges: TimeRange[], seconds: number): boolean {
   return ranges.every((r) => seconds >= r.lo && seconds <= r.hi);
 }
+
+/** Whether a PR merged at `mergedS` is in the search index yet: GitHub indexes a merge some time after it happens. */
+export function isIndexed(mergedS: number, nowS: number, visibilityDelayS: number): boolean {
+  return mergedS <= nowS - visibilityDelayS;
+}
+

@@ -20,6 +20,7 @@ import {
 import {
   codeMatches,
   inRange,
+  isIndexed,
   parseCodeQuery,
   parsePRQuery,
   SearchQueryError,
@@ -140,6 +141,8 @@ export class GitHubStandin {
   private requestSeq = 0;
   private closed = false;
   private readonly resetSeconds: number;
+  /** See StandinOptions.searchVisibilityDelayS; tests change it to let time pass. */
+  searchVisibilityDelayS: number;
 
   private constructor(
     private readonly server: http.Server,
@@ -148,6 +151,7 @@ export class GitHubStandin {
   ) {
     this.url = `http://127.0.0.1:${port}`;
     this.resetSeconds = opts.resetSeconds ?? 3600;
+    this.searchVisibilityDelayS = opts.searchVisibilityDelayS ?? 0;
   }
 
   static async start(opts: StandinOptions = {}): Promise<GitHubStandin> {
@@ -490,7 +494,8 @@ export class GitHubStandin {
   private searchPRs(args: SearchArgs, query: string, drop: number) {
     if (typeof args.query !== 'string') throw new SearchQueryError('search requires a `query` string');
     const q = parsePRQuery(args.query);
-    const matches = this.prIndex().filter((e) => prMatches(q, e));
+    const nowS = Date.now() / 1000;
+    const matches = this.prIndex().filter((e) => prMatches(q, e) && isIndexed(e.merged, nowS, this.searchVisibilityDelayS));
     const reachable = Math.min(matches.length, SEARCH_CAP);
     const start = args.after ? decodeCursor(args.after) : 0;
     const first = Math.max(0, Math.min(args.first ?? 100, 100));

@@ -77,6 +77,8 @@ export interface StandinOptions {
   resetSeconds?: number;
   /** Delay before every API response. */
   latencyMs?: number;
+  /** PRs merged less than this many seconds ago are missing from search results, as from GitHub's eventually consistent index; default 0. */
+  searchVisibilityDelayS?: number;
 }
 
 export interface StandinStats {
