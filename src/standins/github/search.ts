@@ -188,3 +188,16 @@ export function isIndexed(mergedS: number, nowS: number, visibilityDelayS: numbe
   return mergedS <= nowS - visibilityDelayS;
 }
 
+/** The matching PRs in the order search pages serve them, duplicates included (see StandinPR.search_duplicate). */
+export function servedResults<T>(matches: T[], duplicate: (e: T) => 'extra' | 'displaces_next' | undefined): T[] {
+  const served: T[] = [];
+  for (let i = 0; i < matches.length; i++) {
+    const e = matches[i];
+    const kind = duplicate(e);
+    served.push(e);
+    if (!kind) continue;
+    served.push(e);
+    if (kind === 'displaces_next') i++;
+  }
+  return served;
+}

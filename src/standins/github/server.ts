@@ -24,6 +24,7 @@ import {
   parseCodeQuery,
   parsePRQuery,
   SearchQueryError,
+  servedResults,
   type PRQuery,
 } from './search.js';
 import type {
@@ -496,11 +497,12 @@ export class GitHubStandin {
     const q = parsePRQuery(args.query);
     const nowS = Date.now() / 1000;
     const matches = this.prIndex().filter((e) => prMatches(q, e) && isIndexed(e.merged, nowS, this.searchVisibilityDelayS));
-    const reachable = Math.min(matches.length, SEARCH_CAP);
+    const served = servedResults(matches, (e) => e.pr.search_duplicate);
+    const reachable = Math.min(served.length, SEARCH_CAP);
     const start = args.after ? decodeCursor(args.after) : 0;
     const first = Math.max(0, Math.min(args.first ?? 100, 100));
     const end = Math.min(start + first, reachable);
-    const page = start < end ? matches.slice(start, end) : [];
+    const page = start < end ? served.slice(start, end) : [];
     // A `truncate` fault: fewer nodes, but pageInfo as if the page were whole (a "short leaf").
     const shown = page.slice(0, Math.max(0, page.length - drop));
     const typename = query.includes('__typename');
