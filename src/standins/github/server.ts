@@ -142,6 +142,8 @@ export class GitHubStandin {
   private requestSeq = 0;
   private closed = false;
   private readonly resetSeconds: number;
+  /** Former "owner/name" (lower case) -> current; GitHub answers the former name too. */
+  private readonly formerNames = new Map<string, string>();
   /** See StandinOptions.searchVisibilityDelayS; tests change it to let time pass. */
   searchVisibilityDelayS: number;
 
@@ -169,6 +171,19 @@ export class GitHubStandin {
     const existing = this.repos.get(key);
     if (existing) existing.repo = { ...repo };
     else this.repos.set(key, this.newRecord({ ...repo }));
+  }
+
+  /** Renames a repository as GitHub does: same id, and the former name still answers (GitHub redirects it). */
+  renameRepo(from: string, to: string): void {
+    const rec = this.repos.get(from.toLowerCase());
+    const [owner, name] = to.split('/');
+    if (!rec || !owner || !name) throw new Error(`renameRepo: no repository ${from}, or ${to} is not "owner/name"`);
+    this.repos.delete(from.toLowerCase());
+    rec.repo = { ...rec.repo, owner, name };
+    for (const [n, pr] of rec.prs) rec.prs.set(n, { ...pr, repository: to });
+    this.repos.set(to.toLowerCase(), rec);
+    this.formerNames.set(from.toLowerCase(), to.toLowerCase());
+    this.index = null;
   }
 
   addPRs(prs: StandinPR[]): void {
@@ -244,7 +259,8 @@ export class GitHubStandin {
   }
 
   private findRepo(owner: string, name: string): RepoRecord | undefined {
-    return this.repos.get(`${owner}/${name}`.toLowerCase());
+    const key = `${owner}/${name}`.toLowerCase();
+    return this.repos.get(key) ?? this.repos.get(this.formerNames.get(key) ?? '');
   }
 
   private prIndex(): IndexedPR[] {
