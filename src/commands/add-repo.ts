@@ -13,13 +13,15 @@ export function parseRepoSlug(slug: string): { owner: string; name: string } {
 /**
  * Inserts the repository row; that insert alone is what starts processing.
  * Adding a repository that exists re-enables it and asks for a fresh scrape.
+ * Names are case-insensitive, as on GitHub: adding PyData/XArray finds the
+ * row pydata/xarray (which keeps its spelling).
  */
 export async function addRepo(db: Db, slug: string, opts: { gitPath?: string } = {}): Promise<{ id: number; created: boolean }> {
   const { owner, name } = parseRepoSlug(slug);
   const { rows } = await sql<{ id: number; created: boolean }>`
     INSERT INTO repositories (owner, name, source, git_path, ingest_reason)
     VALUES (${owner}, ${name}, ${opts.gitPath ? 'git' : 'github'}, ${opts.gitPath ?? null}, 'added by hand')
-    ON CONFLICT (owner, name) DO UPDATE SET
+    ON CONFLICT (lower(owner), lower(name)) WHERE spelling_of IS NULL DO UPDATE SET
       source = EXCLUDED.source, git_path = EXCLUDED.git_path,
       ingest_enabled = true, ingest_reason = 'added by hand', metadata_fetched_at = NULL, updated_at = now()
     RETURNING id, (xmax = 0) AS created`.execute(db);

@@ -19,6 +19,10 @@ export interface RepositoriesTable {
   is_archived: boolean | null;
   asv_config_path: string | null;
   benchmark_dir: string | null;
+  /** GitHub's numeric repository id (unique; survives renames). */
+  github_id: number | null;
+  /** Set on a legacy row that spells another row's name differently (see sql/007). */
+  spelling_of: number | null;
   metadata_fetched_at: Timestamp | null;
   ingest_enabled: ColumnType<boolean, boolean | undefined, boolean>;
   ingest_reason: string | null;

@@ -66,7 +66,7 @@ export function classifyPrs(deps: StageDeps): StageDefinition {
       let patch: string | null = pr.patch;
       if (patch === null) {
         if (repo.source === 'git') return decideNo('no patch: the git source could not provide one (too large)');
-        const diff = await diffs.add(() => deps.github.pullDiff(repo.owner, repo.name, pr.number), { signal: ctx.signal });
+        const diff = await diffs.add(() => deps.github.pullDiff(repo.owner, repo.name, pr.number, ctx.signal), { signal: ctx.signal });
         ctx.addCost({ api_calls: 1 });
         if (!diff || diff.diff === null) return decideNo(`diff unavailable (HTTP ${diff?.status ?? 'none'})`);
         patch = cleanText(diff.diff);

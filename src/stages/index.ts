@@ -22,6 +22,7 @@ export function buildStageDeps(config: Config, log: Logger): StageDeps {
     maxInlineWaitSeconds: config.PERFMINE_GITHUB_MAX_INLINE_WAIT_S,
     graphqlMinIntervalMs: config.PERFMINE_GITHUB_GRAPHQL_MIN_INTERVAL_MS,
     searchMinIntervalMs: config.PERFMINE_GITHUB_SEARCH_MIN_INTERVAL_MS,
+    timeoutMs: config.PERFMINE_GITHUB_TIMEOUT_MS,
   });
   const model = config.PERFMINE_LLM_MODEL;
   const llm = new LlmClient({

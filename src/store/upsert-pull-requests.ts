@@ -1,6 +1,8 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
+import { cleanText, jsonb } from '../domain/clean.js';
 import type { ScrapedPR } from '../domain/pr.js';
+import { onePerNumber } from '../domain/pr-batch.js';
 import type { SymbolicReason } from '../domain/symbolic.js';
 
 export interface PRToStore { pr: ScrapedPR; symbolic: SymbolicReason }
@@ -9,13 +11,15 @@ export interface PRToStore { pr: ScrapedPR; symbolic: SymbolicReason }
  * Inserts or updates scraped PRs of one repository, keyed on (repository, number).
  * A row is rewritten only when a scraped field or the symbolic verdict
  * changed, so a re-scrape of unchanged history writes nothing. Judgements of
- * later stages are never touched. Returns how many rows were inserted and updated.
+ * later stages are never touched. A PR reported twice in the batch is stored
+ * once (see onePerNumber), and every text passes through cleanText, so one
+ * odd record cannot fail the batch. Returns how many rows were inserted and updated.
  */
 export async function upsertPullRequests(
   db: Kysely<Database> | Transaction<Database>, repositoryId: number, items: PRToStore[],
 ): Promise<{ inserted: number; updated: number }> {
   if (!items.length) return { inserted: 0, updated: 0 };
-  const rows = items.map(({ pr, symbolic }) => ({
+  const rows = onePerNumber(items).map(({ pr, symbolic }) => ({
     number: pr.number, title: pr.title, body: pr.body, author: pr.author, labels: pr.labels,
     pr_created_at: pr.createdAt, merged_at: pr.mergedAt, closed_at: pr.closedAt,
     merge_commit_sha: pr.mergeCommitSha, base_sha: pr.baseSha, head_sha: pr.headSha,
@@ -29,7 +33,7 @@ export async function upsertPullRequests(
     SELECT ${repositoryId}, r.number, r.title, r.body, r.author, r.labels, r.pr_created_at, r.merged_at,
       r.closed_at, r.merge_commit_sha, r.base_sha, r.head_sha, r.files, r.files_count, r.additions, r.deletions,
       r.patch, now(), r.symbolic, r.symbolic_reason
-    FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(
+    FROM jsonb_to_recordset(${jsonb(rows)}::jsonb) AS r(
       number integer, title text, body text, author text, labels text[], pr_created_at timestamptz,
       merged_at timestamptz, closed_at timestamptz, merge_commit_sha text, base_sha text, head_sha text,
       files jsonb, files_count integer, additions integer, deletions integer, patch text,
@@ -63,6 +67,6 @@ export async function recordReject(
 ): Promise<void> {
   await sql`
     INSERT INTO scrape_rejects (repository_id, number, reason, raw)
-    VALUES (${repositoryId}, ${number}, ${reason}, ${JSON.stringify(raw ?? null)}::jsonb)
+    VALUES (${repositoryId}, ${number}, ${cleanText(reason)}, ${jsonb(raw)}::jsonb)
     ON CONFLICT (repository_id, number, reason) DO UPDATE SET raw = EXCLUDED.raw, created_at = now()`.execute(db);
 }

@@ -182,10 +182,10 @@ function atLeast(v: [number, number], major: number, minor: number): boolean {
 // Repository facts
 
 /** Fails with a readable message unless repoPath is (inside) a git work tree, a bare repository or a .git directory. */
-async function assertGitRepo(repoPath: string): Promise<void> {
+async function assertGitRepo(repoPath: string, signal?: AbortSignal): Promise<void> {
   const st = await stat(repoPath).catch(() => null);
   if (!st?.isDirectory()) throw new Error(`not a git repository: ${repoPath} (no such directory)`);
-  const r = await runGit(repoPath, ['rev-parse', '--is-inside-work-tree', '--is-bare-repository', '--is-inside-git-dir']);
+  const r = await runGit(repoPath, ['rev-parse', '--is-inside-work-tree', '--is-bare-repository', '--is-inside-git-dir'], { signal });
   const out = r.stdout?.toString('utf8') ?? '';
   if (r.code !== 0 || !/\btrue\b/.test(out)) {
     throw new Error(`not a git repository (work tree or bare): ${repoPath}${r.stderr.trim() ? ` (${r.stderr.trim()})` : ''}`);
@@ -193,23 +193,23 @@ async function assertGitRepo(repoPath: string): Promise<void> {
 }
 
 /** HEAD's commit, or null if the repository has no commits yet. */
-async function headCommit(repoPath: string): Promise<string | null> {
-  const r = await runGit(repoPath, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']);
+async function headCommit(repoPath: string, signal?: AbortSignal): Promise<string | null> {
+  const r = await runGit(repoPath, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], { signal });
   return r.code === 0 && r.stdout ? r.stdout.toString('utf8').trim() : null;
 }
 
-export async function readGitRepo(repoPath: string): Promise<GitRepoInfo> {
-  await assertGitRepo(repoPath);
-  const headSha = await headCommit(repoPath);
+export async function readGitRepo(repoPath: string, signal?: AbortSignal): Promise<GitRepoInfo> {
+  await assertGitRepo(repoPath, signal);
+  const headSha = await headCommit(repoPath, signal);
   if (!headSha) throw new Error(`git repository has no commits: ${repoPath}`);
 
   // symbolic-ref exits 1 (quietly) when HEAD is detached.
-  const ref = await runGit(repoPath, ['symbolic-ref', '--quiet', '--short', 'HEAD']);
+  const ref = await runGit(repoPath, ['symbolic-ref', '--quiet', '--short', 'HEAD'], { signal });
   const defaultBranch = ref.code === 0 && ref.stdout ? cleanText(ref.stdout.toString('utf8').trim()) || null : null;
 
   // Walk HEAD's whole tree once; --full-tree so paths are root-relative even from a subdirectory.
   let best: { path: string; depth: number; blob: string } | null = null;
-  for await (const entry of gitTokens(repoPath, ['ls-tree', '-r', '-z', '--full-tree', headSha])) {
+  for await (const entry of gitTokens(repoPath, ['ls-tree', '-r', '-z', '--full-tree', headSha], signal)) {
     // "<mode> <type> <object>\t<path>"
     const tab = entry.indexOf('\t');
     if (tab === -1) continue;
@@ -223,7 +223,7 @@ export async function readGitRepo(repoPath: string): Promise<GitRepoInfo> {
 
   let asvConfigText: string | null = null;
   if (best) {
-    const r = await runGit(repoPath, ['cat-file', 'blob', best.blob], { maxBytes: MAX_CONFIG_BYTES });
+    const r = await runGit(repoPath, ['cat-file', 'blob', best.blob], { maxBytes: MAX_CONFIG_BYTES, signal });
     if (r.code !== 0 || r.stdout === null) throw gitFailure(['cat-file', 'blob', best.blob], r.code, null, r.stderr || 'too large');
     asvConfigText = cleanText(r.stdout.toString('utf8'));
   }
@@ -391,8 +391,8 @@ export async function* mineGitPRs(repoPath: string, opts: MineOptions = {}): Asy
   if (since && Number.isNaN(since.getTime())) throw new TypeError('mineGitPRs: since is an invalid Date');
   if (until && Number.isNaN(until.getTime())) throw new TypeError('mineGitPRs: until is an invalid Date');
   if (signal?.aborted) throw abortError(signal);
-  await assertGitRepo(repoPath);
-  const head = await headCommit(repoPath);
+  await assertGitRepo(repoPath, signal);
+  const head = await headCommit(repoPath, signal);
   if (!head) return; // no commits, no PRs
 
   const version = await gitVersion(repoPath);

@@ -18,8 +18,11 @@ const at = (s: number) => new Date(s * 1000);
  * 1000 results and yields each one complete, oldest first. A window over the
  * cap is split at the point its own count predicts (bisection weighted by
  * density, so few probes are wasted), and what is known about the rest of an
- * over-full window sizes the next one. A window that yields fewer PRs than
- * its count is an error, never silent loss.
+ * over-full window sizes the next one. A window that yields fewer distinct
+ * PRs than its count is an error, never silent loss: pages that shift between
+ * requests can serve one PR twice and skip another, which the plain number of
+ * nodes would hide. A PR served twice beside all the others is harmless (the
+ * store keeps one).
  */
 export async function* mergedWindows(fetchPage: FetchPage, from: Date, to: Date, signal?: AbortSignal): AsyncGenerator<MergedWindow> {
   let lo = Math.floor(from.getTime() / 1000);
@@ -48,12 +51,28 @@ export async function* mergedWindows(fetchPage: FetchPage, from: Date, to: Date,
       nodes.push(...next.nodes);
       info = next.pageInfo;
     }
-    if (nodes.length !== expected) {
-      throw new ShortLeafError(`short leaf: merged ${at(lo).toISOString()}..${at(hi).toISOString()} returned ${nodes.length} of ${expected} PRs`);
+    const distinct = distinctResults(nodes);
+    if (distinct < expected) {
+      const twice = nodes.length > distinct ? ` (${nodes.length - distinct} served twice)` : '';
+      throw new ShortLeafError(`short leaf: merged ${at(lo).toISOString()}..${at(hi).toISOString()} returned ${distinct} of ${expected} PRs${twice}`);
     }
     yield { from: at(lo), to: at(hi), nodes };
     known = known && known.hi > hi ? { hi: known.hi, count: known.count - expected } : null;
     density = expected / (hi - lo);
     lo = hi;
   }
+}
+
+/**
+ * How many different results a window's nodes hold: distinct PR numbers, and
+ * each node without a number once (it is rejected with a reason, not lost).
+ */
+export function distinctResults(nodes: Array<PRNode | null>): number {
+  const numbers = new Set<number>();
+  let unnumbered = 0;
+  for (const node of nodes) {
+    if (typeof node?.number === 'number') numbers.add(node.number);
+    else unnumbered++;
+  }
+  return numbers.size + unnumbered;
 }

@@ -182,3 +182,22 @@ export function codeMatches(query: CodeQuery, path: string, content: string): bo
 export function inRange(ranges: TimeRange[], seconds: number): boolean {
   return ranges.every((r) => seconds >= r.lo && seconds <= r.hi);
 }
+
+/** Whether a PR merged at `mergedS` is in the search index yet: GitHub indexes a merge some time after it happens. */
+export function isIndexed(mergedS: number, nowS: number, visibilityDelayS: number): boolean {
+  return mergedS <= nowS - visibilityDelayS;
+}
+
+/** The matching PRs in the order search pages serve them, duplicates included (see StandinPR.search_duplicate). */
+export function servedResults<T>(matches: T[], duplicate: (e: T) => 'extra' | 'displaces_next' | undefined): T[] {
+  const served: T[] = [];
+  for (let i = 0; i < matches.length; i++) {
+    const e = matches[i];
+    const kind = duplicate(e);
+    served.push(e);
+    if (!kind) continue;
+    served.push(e);
+    if (kind === 'displaces_next') i++;
+  }
+  return served;
+}

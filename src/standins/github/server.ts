@@ -20,9 +20,11 @@ import {
 import {
   codeMatches,
   inRange,
+  isIndexed,
   parseCodeQuery,
   parsePRQuery,
   SearchQueryError,
+  servedResults,
   type PRQuery,
 } from './search.js';
 import type {
@@ -140,6 +142,10 @@ export class GitHubStandin {
   private requestSeq = 0;
   private closed = false;
   private readonly resetSeconds: number;
+  /** Former "owner/name" (lower case) -> current; GitHub answers the former name too. */
+  private readonly formerNames = new Map<string, string>();
+  /** See StandinOptions.searchVisibilityDelayS; tests change it to let time pass. */
+  searchVisibilityDelayS: number;
 
   private constructor(
     private readonly server: http.Server,
@@ -148,6 +154,7 @@ export class GitHubStandin {
   ) {
     this.url = `http://127.0.0.1:${port}`;
     this.resetSeconds = opts.resetSeconds ?? 3600;
+    this.searchVisibilityDelayS = opts.searchVisibilityDelayS ?? 0;
   }
 
   static async start(opts: StandinOptions = {}): Promise<GitHubStandin> {
@@ -164,6 +171,19 @@ export class GitHubStandin {
     const existing = this.repos.get(key);
     if (existing) existing.repo = { ...repo };
     else this.repos.set(key, this.newRecord({ ...repo }));
+  }
+
+  /** Renames a repository as GitHub does: same id, and the former name still answers (GitHub redirects it). */
+  renameRepo(from: string, to: string): void {
+    const rec = this.repos.get(from.toLowerCase());
+    const [owner, name] = to.split('/');
+    if (!rec || !owner || !name) throw new Error(`renameRepo: no repository ${from}, or ${to} is not "owner/name"`);
+    this.repos.delete(from.toLowerCase());
+    rec.repo = { ...rec.repo, owner, name };
+    for (const [n, pr] of rec.prs) rec.prs.set(n, { ...pr, repository: to });
+    this.repos.set(to.toLowerCase(), rec);
+    this.formerNames.set(from.toLowerCase(), to.toLowerCase());
+    this.index = null;
   }
 
   addPRs(prs: StandinPR[]): void {
@@ -239,7 +259,8 @@ export class GitHubStandin {
   }
 
   private findRepo(owner: string, name: string): RepoRecord | undefined {
-    return this.repos.get(`${owner}/${name}`.toLowerCase());
+    const key = `${owner}/${name}`.toLowerCase();
+    return this.repos.get(key) ?? this.repos.get(this.formerNames.get(key) ?? '');
   }
 
   private prIndex(): IndexedPR[] {
@@ -490,12 +511,14 @@ export class GitHubStandin {
   private searchPRs(args: SearchArgs, query: string, drop: number) {
     if (typeof args.query !== 'string') throw new SearchQueryError('search requires a `query` string');
     const q = parsePRQuery(args.query);
-    const matches = this.prIndex().filter((e) => prMatches(q, e));
-    const reachable = Math.min(matches.length, SEARCH_CAP);
+    const nowS = Date.now() / 1000;
+    const matches = this.prIndex().filter((e) => prMatches(q, e) && isIndexed(e.merged, nowS, this.searchVisibilityDelayS));
+    const served = servedResults(matches, (e) => e.pr.search_duplicate);
+    const reachable = Math.min(served.length, SEARCH_CAP);
     const start = args.after ? decodeCursor(args.after) : 0;
     const first = Math.max(0, Math.min(args.first ?? 100, 100));
     const end = Math.min(start + first, reachable);
-    const page = start < end ? matches.slice(start, end) : [];
+    const page = start < end ? served.slice(start, end) : [];
     // A `truncate` fault: fewer nodes, but pageInfo as if the page were whole (a "short leaf").
     const shown = page.slice(0, Math.max(0, page.length - drop));
     const typename = query.includes('__typename');

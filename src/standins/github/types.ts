@@ -25,6 +25,13 @@ export interface StandinPR {
   files: StandinFile[];
   labels?: string[];
   author?: string | null;
+  /**
+   * Search serves this PR twice, as GitHub's offset pages do when results
+   * shift between requests: 'extra' adds the second copy (all PRs still
+   * served), 'displaces_next' serves it in place of the PR after it (that one
+   * is never served). issueCount is unchanged either way.
+   */
+  search_duplicate?: 'extra' | 'displaces_next';
 }
 
 export interface StandinRepo {
@@ -77,6 +84,8 @@ export interface StandinOptions {
   resetSeconds?: number;
   /** Delay before every API response. */
   latencyMs?: number;
+  /** PRs merged less than this many seconds ago are missing from search results, as from GitHub's eventually consistent index; default 0. */
+  searchVisibilityDelayS?: number;
 }
 
 export interface StandinStats {
