@@ -44,6 +44,26 @@ describe('repository names are case-insensitive, as on GitHub', () => {
   });
 });
 
+describe('add-repo asks again', () => {
+  it('a repository a stage gave up on runs again after add-repo', async () => {
+    standin = await GitHubStandin.start();
+    standin.addRepo({ owner: 'acme', name: 'lib', stars: 900, files: ASV });
+    standin.addPRs(hourlyPRs('acme/lib', 3, '2024-01-01T00:00:00Z'));
+    // Every search page comes back short (the row's own error, not an outage): scrape_commits
+    // gives up on the repository after its 8 attempts.
+    standin.inject({ kind: 'truncate', times: 8 });
+    daemon = await startDiscoverDaemon(t, standin.url);
+    await addRepo(t.db, 'acme/lib');
+    await daemon.whenIdle();
+    const failed = await sql<any>`SELECT stage FROM leases WHERE failed_at IS NOT NULL`.execute(t.db);
+    expect(failed.rows).toEqual([{ stage: 'scrape_commits' }]);
+    await addRepo(t.db, 'acme/lib');
+    await daemon.whenIdle();
+    expect(await prCount(t.db)).toBe(3);
+    expect((await sql<any>`SELECT count(*)::int AS n FROM leases`.execute(t.db)).rows[0].n).toBe(0);
+  });
+});
+
 describe("GitHub's repository id", () => {
   it('is kept by scrape_repos', async () => {
     standin = await GitHubStandin.start();

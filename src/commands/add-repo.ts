@@ -12,7 +12,9 @@ export function parseRepoSlug(slug: string): { owner: string; name: string } {
 
 /**
  * Inserts the repository row; that insert alone is what starts processing.
- * Adding a repository that exists re-enables it and asks for a fresh scrape.
+ * Adding a repository that exists re-enables it and asks for fresh metadata
+ * and a fresh scrape: setting both outputs to NULL is a re-request, so a
+ * repository a stage had given up on runs again too.
  * Names are case-insensitive, as on GitHub: adding PyData/XArray finds the
  * row pydata/xarray (which keeps its spelling).
  */
@@ -23,7 +25,8 @@ export async function addRepo(db: Db, slug: string, opts: { gitPath?: string } =
     VALUES (${owner}, ${name}, ${opts.gitPath ? 'git' : 'github'}, ${opts.gitPath ?? null}, 'added by hand')
     ON CONFLICT (lower(owner), lower(name)) WHERE spelling_of IS NULL DO UPDATE SET
       source = EXCLUDED.source, git_path = EXCLUDED.git_path,
-      ingest_enabled = true, ingest_reason = 'added by hand', metadata_fetched_at = NULL, updated_at = now()
+      ingest_enabled = true, ingest_reason = 'added by hand', metadata_fetched_at = NULL, last_scraped_at = NULL,
+      updated_at = now()
     RETURNING id, (xmax = 0) AS created`.execute(db);
   return rows[0];
 }

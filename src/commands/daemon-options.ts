@@ -15,7 +15,10 @@ export function connectBus(connectionString: string, config: Config, log: Logger
 
 /** Start-up checks of the services the built-in stages call. */
 export function serviceChecks(deps: StageDeps): ServiceCheck[] {
-  return [{ group: 'llm', check: (signal) => deps.llm.checkCredentials(signal) }];
+  return [
+    { group: 'llm', check: (signal) => deps.llm.checkCredentials(signal) },
+    { group: 'github', check: (signal) => deps.github.checkCredentials(signal) },
+  ];
 }
 
 /** Daemon settings that come from the configuration (everything but databases, stages and schedule). */
