@@ -5,8 +5,8 @@ import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { sql } from 'kysely';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
-import { createLogger, type Logger } from './log.js';
-import { openDatabase, psqlCommand, type OpenDatabase } from './db/open.js';
+import { createLogger, scrubSecrets, type Logger } from './log.js';
+import { openDatabase, type OpenDatabase } from './db/open.js';
 import { migrate } from './db/migrate.js';
 import { Daemon } from './bus/daemon.js';
 import { pgDriver } from './bus/pg-driver.js';
@@ -69,9 +69,7 @@ program.command('daemon')
   .action(async (opts: { stages?: string[]; exitWhenIdle?: boolean }) => {
     const { config, log } = settings();
     const db = await openDatabase(config, log, { migrate: true });
-    if (db.embedded || !config.DATABASE_URL) {
-      process.stderr.write(`perfmine: embedded PostgreSQL is running; inspect progress with:\n  ${psqlCommand(db.connectionString)}\n`);
-    }
+    if (db.embedded) process.stderr.write(`perfmine: embedded PostgreSQL is running; inspect progress with:\n  ${db.psql}\n`);
     const deps = buildStageDeps(config, log);
     const all = builtinStages(deps);
     const wanted = opts.stages ?? config.PERFMINE_STAGES;
@@ -255,6 +253,6 @@ program.command('config')
   });
 
 program.parseAsync().catch((err: Error) => {
-  process.stderr.write(`perfmine: ${err.message}\n`);
+  process.stderr.write(`perfmine: ${scrubSecrets(err.message)}\n`);
   process.exit(1);
 });
