@@ -234,15 +234,33 @@ program.command('measure')
   .addOption(new Option('--build <when>', 'run `setup.py build_ext --inplace` in each exported tree first (offline, with --python): auto when setup.py declares extensions')
     .choices(['auto', 'never', 'always']).default('auto'))
   .option('--no-confirm', 'do not re-measure the benchmarks the first rounds call changed (by default a change must show again in as many fresh rounds)')
+  .addOption(new Option('--mode <mode>', 'runner: perfmine\'s runner; asv: real asv installed in the --python environment (on the checked-out trees)')
+    .choices(['runner', 'asv']).default('runner'))
   .option('--json', 'print one JSON object instead of the table')
-  .action(async (opts: { repo: string; base: string; head: string; bench?: string; rounds: number; samplesPerRound: number; python: string; config?: string; launchMethod: 'auto' | 'forkserver' | 'spawn'; build: 'auto' | 'never' | 'always'; confirm: boolean; json?: boolean }) => {
+  .action(async (opts: { repo: string; base: string; head: string; bench?: string; rounds: number; samplesPerRound: number; python: string; config?: string; launchMethod: 'auto' | 'forkserver' | 'spawn'; build: 'auto' | 'never' | 'always'; confirm: boolean; mode: 'runner' | 'asv'; json?: boolean }) => {
     const { measure, formatReport } = await import('./measure/measure.js');
-    const report = await measure({
-      repo: path.resolve(opts.repo), base: opts.base, head: opts.head, bench: opts.bench, rounds: opts.rounds,
-      samplesPerRound: opts.samplesPerRound, python: opts.python, config: opts.config, launchMethod: opts.launchMethod, build: opts.build, confirm: opts.confirm,
-      onProgress: opts.json ? undefined : (line) => process.stderr.write(`${line}\n`),
-    });
-    console.log(opts.json ? JSON.stringify(report) : formatReport(report));
+    // Ctrl-C or SIGTERM: stop the runner and every benchmark process, remove the trees, then exit.
+    const stop = new AbortController();
+    const interrupt = (sig: NodeJS.Signals) => {
+      if (stop.signal.aborted) process.exit(130); // a second signal: now (the exit hook still kills the children)
+      process.stderr.write(`perfmine: ${sig}: stopping the measurement\n`);
+      stop.abort();
+    };
+    process.on('SIGINT', interrupt);
+    process.on('SIGTERM', interrupt);
+    try {
+      const report = await measure({
+        repo: path.resolve(opts.repo), base: opts.base, head: opts.head, bench: opts.bench, rounds: opts.rounds,
+        samplesPerRound: opts.samplesPerRound, python: opts.python, config: opts.config, launchMethod: opts.launchMethod, build: opts.build,
+        confirm: opts.confirm, mode: opts.mode, signal: stop.signal,
+        onProgress: opts.json ? undefined : (line) => process.stderr.write(`${line}\n`),
+      });
+      console.log(opts.json ? JSON.stringify(report) : formatReport(report));
+    } catch (err) {
+      if (!stop.signal.aborted) throw err;
+      process.stderr.write('perfmine: measurement stopped; no process of it is left running\n');
+      process.exit(130);
+    }
   });
 
 program.command('config')
