@@ -188,14 +188,15 @@ program.command('standin')
   });
 
 program.command('demo')
-  .description('the offline demo: embedded PostgreSQL, GitHub and LLM stand-ins with real xarray history, and the daemon')
+  .description('the offline demo: GitHub and LLM stand-ins with real xarray history and the daemon, in a new database of its own')
   .option('--prs <n>', 'how many of the shipped xarray PRs to serve', (v) => Number(v), 300)
   .option('--exit-when-idle', 'exit once the funnel is idle instead of leaving the daemon running')
   .option('--json', 'no live display; print the final funnel and a summary as one JSON object')
-  .action(async (opts: { prs: number; exitWhenIdle?: boolean; json?: boolean }) => {
+  .option('--keep', 'keep the demo\'s database afterwards (by default it is dropped when the demo ends)')
+  .action(async (opts: { prs: number; exitWhenIdle?: boolean; json?: boolean; keep?: boolean }) => {
     const { config, log } = settings();
     const { runDemo } = await import('./commands/demo.js');
-    const summary = await runDemo(config, log, { prs: opts.prs, exitWhenIdle: !!opts.exitWhenIdle, json: !!opts.json, refreshMs: 500 });
+    const summary = await runDemo(config, log, { prs: opts.prs, exitWhenIdle: !!opts.exitWhenIdle, json: !!opts.json, keep: !!opts.keep, refreshMs: 500 });
     if (opts.json) console.log(JSON.stringify(summary));
     process.exit(0);
   });
