@@ -1,4 +1,4 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -9,7 +9,18 @@ import { reapOrphans } from '../src/adapters/process/registry.js';
 
 // Every test here checks the process table itself (/proc), as `ps` would.
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'perfmine-process-test-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+/** Owner processes the tests start; killed (and their families reaped) even when a test fails. */
+const owners: Array<{ pid: number; dir: string }> = [];
+afterAll(async () => {
+  for (const { pid, dir } of owners.splice(0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch { /* gone */ }
+    await new Promise((r) => setTimeout(r, 100));
+    await reapOrphans(dir, { graceMs: 100 });
+  }
+  rmSync(scratch, { recursive: true, force: true });
+});
 
 const marker = () => `perfmine-marker-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 
@@ -151,21 +162,29 @@ describe('runProcess', () => {
   });
 });
 
+describe('our own exit', () => {
+  it('kills every family we run and removes their records', async () => {
+    const dir = path.join(scratch, 'procs-exit');
+    const name = marker();
+    const tag = `${name}-child`; // the owner's grandchildren
+    const owner = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/process-owner.ts', dir, name, '3000'], { stdio: 'ignore' });
+    owners.push({ pid: owner.pid!, dir });
+    expect((await until(() => liveWith(tag), (p) => p.length === 2)).length).toBe(2);
+    expect(readdirSync(dir)).toHaveLength(1);
+    expect(await new Promise((r) => owner.once('exit', r))).toBe(0); // process.exit: the 'exit' hook ran
+    expect(liveWith(tag)).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+  }, 30_000);
+});
+
 describe('reapOrphans', () => {
-  const owners: number[] = [];
-  afterEach(() => {
-    for (const pid of owners.splice(0)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch { /* gone */ }
-    }
-  });
 
   it('kills the family of an owner that was SIGKILLed, and leaves live owners\' families alone', async () => {
     const dir = path.join(scratch, 'procs-reap');
-    const tag = marker();
-    const owner = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/process-owner.ts', dir, tag, 'owner'], { stdio: 'ignore' });
-    owners.push(owner.pid!);
+    const name = marker();
+    const tag = `${name}-child`; // the owner's grandchildren
+    const owner = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/process-owner.ts', dir, name], { stdio: 'ignore' });
+    owners.push({ pid: owner.pid!, dir });
     expect((await until(() => liveWith(tag), (p) => p.length === 2)).length).toBe(2);
     const [file] = readdirSync(dir);
     expect(file).toMatch(new RegExp(`^${owner.pid}-\\d+\\.json$`)); // named with the owner's pid

@@ -175,7 +175,7 @@ class OutputTail {
 // Live families: recorded on disk, killed in an 'exit' hook
 // ---------------------------------------------------------------------------
 
-const live = new Map<number, { spec: FamilySpec; graceMs: number }>();
+const live = new Map<number, { spec: FamilySpec; graceMs: number; file: string | null }>();
 let exitHookInstalled = false;
 let ownerStartTicks: number | null | undefined;
 
@@ -184,7 +184,6 @@ function registerLive(spec: FamilySpec, dir: string | null, command: string, gra
     exitHookInstalled = true;
     process.on('exit', killLiveFamiliesSync);
   }
-  live.set(spec.leader, { spec, graceMs });
   let file: string | null = null;
   if (dir !== null) {
     ownerStartTicks ??= startTicksOf(process.pid);
@@ -197,6 +196,7 @@ function registerLive(spec: FamilySpec, dir: string | null, command: string, gra
       file = null; // an unwritable registry costs only the safety net for SIGKILL; the run goes on
     }
   }
+  live.set(spec.leader, { spec, graceMs, file });
   return {
     forget() {
       live.delete(spec.leader);
@@ -214,8 +214,11 @@ function killLiveFamiliesSync(): void {
     } catch { /* gone */ }
   }
   const deadline = Date.now() + Math.min(DEFAULT_GRACE_MS, Math.max(0, ...families.map((f) => f.graceMs)));
-  for (const { spec } of families) killFamilySync(spec, Math.max(0, deadline - Date.now()));
-  for (const leader of [...live.keys()]) live.delete(leader);
+  for (const { spec, file } of families) {
+    killFamilySync(spec, Math.max(0, deadline - Date.now()));
+    if (file) forgetRun(file); // nothing left for the reaper
+  }
+  live.clear();
 }
 
 /** Leaders of the families this process is running now (for tests and diagnostics). */
