@@ -768,8 +768,11 @@ class StopTest(unittest.TestCase):
 
     def start(self, method):
         """The runner, once its benchmark and the benchmark's child are running."""
+        self.runner_tmp = os.path.join(self.tmp, "runner-tmp-" + method)
+        os.makedirs(self.runner_tmp)
         runner = subprocess.Popen([sys.executable, RUNNER, "measure", "--base", self.tree, "--head", self.tree,
                                    "--launch-method", method] + FAST, cwd=self.tmp,
+                                  env=dict(os.environ, TMPDIR=self.runner_tmp),
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -800,6 +803,7 @@ class StopTest(unittest.TestCase):
             runner.send_signal(signal.SIGTERM)
             self.assertEqual(runner.wait(timeout=10), 128 + signal.SIGTERM)
             self.assertEqual(self.wait_gone(self.started, 5), [], method)
+            self.assertEqual([f for f in os.listdir(self.runner_tmp) if f.startswith("perfmine-asv-")], [], method)
 
     def test_sigkill_of_the_runner_takes_the_benchmark_process_along(self):
         runner = self.start("forkserver")

@@ -666,6 +666,7 @@ def child_env():
 _PR_SET_PDEATHSIG = 1
 _prctl = None  # libc's prctl, loaded by a parent before it starts children
 _live_groups = set()  # children of this process that lead their own session
+_temp_files = set()  # named temporary files to remove when stopped by a signal
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
 
 
@@ -730,6 +731,11 @@ def _stop_children_and_exit(signum, _frame):
                 if done:
                     waiting.remove(pid)
             time.sleep(0.02)
+    for path in list(_temp_files):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
     os._exit(128 + signum)
 
 
@@ -763,6 +769,7 @@ def run_child(argv, cwd, timeout):
     """
     fd, result_path = tempfile.mkstemp(prefix="perfmine-asv-", suffix=".json")
     os.close(fd)
+    _temp_files.add(result_path)
     try:
         with tempfile.TemporaryFile() as output:
             proc = hygienic_popen([sys.executable, SCRIPT] + argv + ["--result", result_path],
@@ -787,6 +794,7 @@ def run_child(argv, cwd, timeout):
                 else ("exited with code %d" % proc.returncode)
             return None, "benchmark process %s%s" % (how, (": " + tail[-1]) if tail else "")
     finally:
+        _temp_files.discard(result_path)
         try:
             os.unlink(result_path)
         except OSError:
