@@ -62,6 +62,8 @@ const DEFAULT_MAX_OUTPUT = 1024 * 1024;
 const DEFAULT_GRACE_MS = 2000;
 /** How long to wait for the pipes to close once every process is gone (a stuck D-state holder must not hang us). */
 const CLOSE_WAIT_MS = 2000;
+/** setTimeout's own limit (longer delays would fire at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Runs `cmd args` as described above. Rejects only when the program cannot be started. */
 export async function runProcess(cmd: string, args: readonly string[], o: RunProcessOptions = {}): Promise<ProcessResult> {
@@ -102,7 +104,7 @@ export async function runProcess(cmd: string, args: readonly string[], o: RunPro
   let killing: Promise<number> | null = null;
   const kill = () => (killing ??= killFamily(spec, o.killGraceMs ?? DEFAULT_GRACE_MS));
   const timer = o.timeoutMs !== undefined && Number.isFinite(o.timeoutMs)
-    ? setTimeout(() => { timedOut = true; void kill(); }, o.timeoutMs) : undefined;
+    ? setTimeout(() => { timedOut = true; void kill(); }, Math.min(o.timeoutMs, MAX_TIMER_MS)) : undefined;
   const onAbort = () => { aborted = true; void kill(); };
   o.signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -112,7 +114,9 @@ export async function runProcess(cmd: string, args: readonly string[], o: RunPro
     // The direct child is gone; so must be anything it left running.
     if (!killing && familyMembers(spec).length > 0) void kill();
     if (killing) await killing;
-    await Promise.race([closed, new Promise((r) => setTimeout(r, CLOSE_WAIT_MS))]);
+    let closeWait: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise((r) => { closeWait = setTimeout(r, CLOSE_WAIT_MS); })]);
+    clearTimeout(closeWait);
     child.stdout!.destroy();
     child.stderr!.destroy();
     const [code, sig] = outcome;
