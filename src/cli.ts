@@ -104,7 +104,13 @@ program.command('daemon')
         void finish(0);
       });
     }
-    await daemon.start();
+    try {
+      await daemon.start();
+    } catch (err) {
+      // A signal during start closes the pool under it (e.g. mid-authentication): that is the shutdown, not an error.
+      if (signals > 0) return;
+      throw err;
+    }
     if (opts.exitWhenIdle) {
       await daemon.whenIdle();
       log.info('idle: exiting');

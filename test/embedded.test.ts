@@ -116,12 +116,14 @@ describe('embedded PostgreSQL', () => {
     expect(output).toMatch(new RegExp(`PGPASSWORD="\\$\\(cat ${dataDir}/pg-password\\)" psql -h 127\\.0\\.0\\.1 -p ${p} -U postgres perfmine`));
     const password = readFileSync(path.join(dataDir, 'pg-password'), 'utf8').trim();
     const pid = postmasterPid(dataDir);
+    started.push({ stop: async () => { try { process.kill(pid, 'SIGINT'); } catch { /* stopped */ } } }); // if the test fails
+    await new Promise((r) => setTimeout(r, 1000)); // a daemon that is up and running
 
     const user = new pg.Client({ connectionString: url(p, password, 'perfmine') });
     await user.connect();
     daemon.kill('SIGTERM');
     const code = await new Promise((r) => daemon.once('exit', r));
-    expect(code).toBe(0);
+    expect(code, output).toBe(0);
     expect(running(pid)).toBe(true); // neither the daemon's shutdown nor an exit hook stopped it
     expect((await user.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
     await user.end();

@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { loadConfig, type Config } from '../config.js';
 import { connect, type Connection } from '../db/connect.js';
-import { embeddedPsqlCommand, startEmbeddedPostgres } from '../db/embedded.js';
+import { backendPidsOf, embeddedPsqlCommand, startEmbeddedPostgres } from '../db/embedded.js';
 import { psqlCommand } from '../db/open.js';
 import { migrate } from '../db/migrate.js';
 import { Daemon } from '../bus/daemon.js';
@@ -69,6 +69,7 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
     place = await demoDatabase(base);
     const url = place.url;
     conn = connect(url, 8);
+    place.ownBackends = backendPidsOf(conn.pool);
     await migrate(conn.pool);
 
     const config = loadConfig({
@@ -129,6 +130,8 @@ interface DemoDatabase {
   where: string;
   /** A psql command line with no password in it. */
   psql: string;
+  /** Server pids of the demo's own connections (they may linger a moment after closing). */
+  ownBackends?: Set<number>;
   /** Drops the database (when `drop`), then lets go of the embedded server. */
   release(drop: boolean): Promise<void>;
 }
@@ -155,15 +158,16 @@ async function demoDatabase(base: Config): Promise<DemoDatabase> {
     };
   }
   const server = await startEmbeddedPostgres(base.PERFMINE_DATA_DIR, base.PERFMINE_EMBEDDED_PG_PORT);
-  return {
+  const place: DemoDatabase = {
     name, url: await server.urlFor(name), where: `the embedded server (127.0.0.1:${server.port}, data in ${server.dataDir})`,
     psql: embeddedPsqlCommand(server, name),
     async release(drop) {
       if (!drop) return; // kept: the server stays up for the printed psql line (the next perfmine command to finish stops it)
       await onServer(server.adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await server.stopIfUnused();
+      await server.stopIfUnused({ ownBackends: place.ownBackends });
     },
   };
+  return place;
 }
 
 async function onServer(url: string, statement: string): Promise<void> {

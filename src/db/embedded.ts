@@ -34,6 +34,8 @@ const LEGACY_PASSWORD = 'perfmine';
 const SUPERUSER = 'postgres';
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
+const SETTLE_LOOKS = 3;
+const SETTLE_LOOK_MS = 100;
 
 export interface EmbeddedServer {
   /** Connection string of the `postgres` maintenance database (carries the password: never print it). */
@@ -47,10 +49,24 @@ export interface EmbeddedServer {
   startedHere: boolean;
   /** Connection string of the named database (created if missing). */
   urlFor(database: string): Promise<string>;
-  /** Stops the server unless another client is connected; true when it stopped. */
-  stopIfUnused(): Promise<boolean>;
+  /**
+   * Stops the server unless another client is connected; true when it stopped.
+   * `ownBackends`: server pids of this process's own (just closed)
+   * connections, which may linger a moment after the close (backendPidsOf).
+   */
+  stopIfUnused(opts?: { ownBackends?: Iterable<number> }): Promise<boolean>;
   /** Stops the server now, whoever uses it (and removes its data when not persistent). */
   stop(): Promise<void>;
+}
+
+/** The server pids of a pool's connections, as they are made (for stopIfUnused's ownBackends). */
+export function backendPidsOf(pool: pg.Pool): Set<number> {
+  const pids = new Set<number>();
+  pool.on('connect', (client) => {
+    const pid = (client as unknown as { processID: number | null }).processID;
+    if (pid) pids.add(pid);
+  });
+  return pids;
 }
 
 /** A psql command line for the embedded server with no password in it (the shell reads the file). */
@@ -110,11 +126,18 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, opts:
       });
       return urlOf(database);
     },
-    async stopIfUnused() {
+    async stopIfUnused(o = {}) {
+      const own = [...(o.ownBackends ?? [])];
       const others = await withClient(adminUrl, async (c) => {
-        const { rows } = await c.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`);
-        return rows[0].n;
+        // A connection closed just now (ours, or of a process that just exited) can linger for a
+        // moment as a backend that is exiting: look again briefly before calling the server in use.
+        for (let look = 0; ; look++) {
+          const { rows } = await c.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+             WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND NOT (pid = ANY($1::int[]))`, [own]);
+          if (rows[0].n === 0 || look >= SETTLE_LOOKS) return rows[0].n;
+          await new Promise((r) => setTimeout(r, SETTLE_LOOK_MS));
+        }
       }).catch(() => null);
       if (others !== 0) return false; // in use (or already gone)
       await stop();

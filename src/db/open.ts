@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { connect, type Connection } from './connect.js';
-import { embeddedPsqlCommand, startEmbeddedPostgres, type EmbeddedServer } from './embedded.js';
+import { backendPidsOf, embeddedPsqlCommand, startEmbeddedPostgres, type EmbeddedServer } from './embedded.js';
 import { migrate } from './migrate.js';
 
 export interface OpenDatabase extends Connection {
@@ -27,6 +27,7 @@ export async function openDatabase(config: Config, log: Logger, opts: { migrate?
     url = await server.urlFor('perfmine');
   }
   const conn = connect(url, config.PERFMINE_POOL_SIZE, (err) => log.error({ err: err.message }, 'idle database client error'));
+  const ownBackends = backendPidsOf(conn.pool);
   if (opts.migrate) await migrate(conn.pool, log);
   return {
     ...conn,
@@ -34,7 +35,7 @@ export async function openDatabase(config: Config, log: Logger, opts: { migrate?
     psql: server ? embeddedPsqlCommand(server, 'perfmine') : psqlCommand(url),
     async close() {
       await conn.close();
-      if (server && (await server.stopIfUnused())) log.info({ dataDir: server.dataDir }, 'stopped embedded PostgreSQL (no other client was connected)');
+      if (server && (await server.stopIfUnused({ ownBackends }))) log.info({ dataDir: server.dataDir }, 'stopped embedded PostgreSQL (no other client was connected)');
     },
   };
 }
