@@ -5,8 +5,8 @@ import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { sql } from 'kysely';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
-import { createLogger, type Logger } from './log.js';
-import { openDatabase, psqlCommand, type OpenDatabase } from './db/open.js';
+import { createLogger, scrubSecrets, type Logger } from './log.js';
+import { openDatabase, type OpenDatabase } from './db/open.js';
 import { migrate } from './db/migrate.js';
 import { Daemon } from './bus/daemon.js';
 import { pgDriver } from './bus/pg-driver.js';
@@ -72,9 +72,7 @@ program.command('daemon')
   .action(async (opts: { stages?: string[]; exitWhenIdle?: boolean }) => {
     const { config, log } = settings();
     const db = await openDatabase(config, log, { migrate: true });
-    if (db.embedded || !config.DATABASE_URL) {
-      process.stderr.write(`perfmine: embedded PostgreSQL is running; inspect progress with:\n  ${psqlCommand(db.connectionString)}\n`);
-    }
+    if (db.embedded) process.stderr.write(`perfmine: embedded PostgreSQL is running; inspect progress with:\n  ${db.psql}\n`);
     const deps = buildStageDeps(config, log);
     const all = builtinStages(deps);
     const wanted = opts.stages ?? config.PERFMINE_STAGES;
@@ -107,7 +105,13 @@ program.command('daemon')
         void finish(0);
       });
     }
-    await daemon.start();
+    try {
+      await daemon.start();
+    } catch (err) {
+      // A signal during start closes the pool under it (e.g. mid-authentication): that is the shutdown, not an error.
+      if (signals > 0) return;
+      throw err;
+    }
     if (opts.exitWhenIdle) {
       await daemon.whenIdle();
       log.info('idle: exiting');
@@ -191,14 +195,15 @@ program.command('standin')
   });
 
 program.command('demo')
-  .description('the offline demo: embedded PostgreSQL, GitHub and LLM stand-ins with real xarray history, and the daemon')
+  .description('the offline demo: GitHub and LLM stand-ins with real xarray history and the daemon, in a new database of its own')
   .option('--prs <n>', 'how many of the shipped xarray PRs to serve', (v) => Number(v), 300)
   .option('--exit-when-idle', 'exit once the funnel is idle instead of leaving the daemon running')
   .option('--json', 'no live display; print the final funnel and a summary as one JSON object')
-  .action(async (opts: { prs: number; exitWhenIdle?: boolean; json?: boolean }) => {
+  .option('--keep', 'keep the demo\'s database afterwards (by default it is dropped when the demo ends)')
+  .action(async (opts: { prs: number; exitWhenIdle?: boolean; json?: boolean; keep?: boolean }) => {
     const { config, log } = settings();
     const { runDemo } = await import('./commands/demo.js');
-    const summary = await runDemo(config, log, { prs: opts.prs, exitWhenIdle: !!opts.exitWhenIdle, json: !!opts.json, refreshMs: 500 });
+    const summary = await runDemo(config, log, { prs: opts.prs, exitWhenIdle: !!opts.exitWhenIdle, json: !!opts.json, keep: !!opts.keep, refreshMs: 500 });
     if (opts.json) console.log(JSON.stringify(summary));
     process.exit(0);
   });
@@ -237,15 +242,33 @@ program.command('measure')
   .addOption(new Option('--build <when>', 'run `setup.py build_ext --inplace` in each exported tree first (offline, with --python): auto when setup.py declares extensions')
     .choices(['auto', 'never', 'always']).default('auto'))
   .option('--no-confirm', 'do not re-measure the benchmarks the first rounds call changed (by default a change must show again in as many fresh rounds)')
+  .addOption(new Option('--mode <mode>', 'runner: perfmine\'s runner; asv: real asv installed in the --python environment (on the checked-out trees)')
+    .choices(['runner', 'asv']).default('runner'))
   .option('--json', 'print one JSON object instead of the table')
-  .action(async (opts: { repo: string; base: string; head: string; bench?: string; rounds: number; samplesPerRound: number; python: string; config?: string; launchMethod: 'auto' | 'forkserver' | 'spawn'; build: 'auto' | 'never' | 'always'; confirm: boolean; json?: boolean }) => {
+  .action(async (opts: { repo: string; base: string; head: string; bench?: string; rounds: number; samplesPerRound: number; python: string; config?: string; launchMethod: 'auto' | 'forkserver' | 'spawn'; build: 'auto' | 'never' | 'always'; confirm: boolean; mode: 'runner' | 'asv'; json?: boolean }) => {
     const { measure, formatReport } = await import('./measure/measure.js');
-    const report = await measure({
-      repo: path.resolve(opts.repo), base: opts.base, head: opts.head, bench: opts.bench, rounds: opts.rounds,
-      samplesPerRound: opts.samplesPerRound, python: opts.python, config: opts.config, launchMethod: opts.launchMethod, build: opts.build, confirm: opts.confirm,
-      onProgress: opts.json ? undefined : (line) => process.stderr.write(`${line}\n`),
-    });
-    console.log(opts.json ? JSON.stringify(report) : formatReport(report));
+    // Ctrl-C or SIGTERM: stop the runner and every benchmark process, remove the trees, then exit.
+    const stop = new AbortController();
+    const interrupt = (sig: NodeJS.Signals) => {
+      if (stop.signal.aborted) process.exit(130); // a second signal: now (the exit hook still kills the children)
+      process.stderr.write(`perfmine: ${sig}: stopping the measurement\n`);
+      stop.abort();
+    };
+    process.on('SIGINT', interrupt);
+    process.on('SIGTERM', interrupt);
+    try {
+      const report = await measure({
+        repo: path.resolve(opts.repo), base: opts.base, head: opts.head, bench: opts.bench, rounds: opts.rounds,
+        samplesPerRound: opts.samplesPerRound, python: opts.python, config: opts.config, launchMethod: opts.launchMethod, build: opts.build,
+        confirm: opts.confirm, mode: opts.mode, signal: stop.signal,
+        onProgress: opts.json ? undefined : (line) => process.stderr.write(`${line}\n`),
+      });
+      console.log(opts.json ? JSON.stringify(report) : formatReport(report));
+    } catch (err) {
+      if (!stop.signal.aborted) throw err;
+      process.stderr.write('perfmine: measurement stopped; no process of it is left running\n');
+      process.exit(130);
+    }
   });
 
 program.command('config')
@@ -256,6 +279,6 @@ program.command('config')
   });
 
 program.parseAsync().catch((err: Error) => {
-  process.stderr.write(`perfmine: ${err.message}\n`);
+  process.stderr.write(`perfmine: ${scrubSecrets(err.message)}\n`);
   process.exit(1);
 });

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { z } from 'zod';
 import cron from 'node-cron';
 
@@ -15,7 +16,8 @@ const csv = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter
 /** Every setting, keyed by its environment variable, with its default. */
 const schema = z.object({
   DATABASE_URL: z.string().url().optional(),
-  PERFMINE_DATA_DIR: z.string().min(1).default('./.perfmine'),
+  // Made absolute once, here: a relative path must not mean another directory to a process started elsewhere.
+  PERFMINE_DATA_DIR: z.string().min(1).default('./.perfmine').transform((p) => path.resolve(p)),
   PERFMINE_EMBEDDED_PG_PORT: int(1).max(65535).default(54329),
   PERFMINE_POOL_SIZE: int(2).max(200).default(8),
   PERFMINE_WORKER_ID: z.string().min(1).optional(),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { ConfigError, describeConfig, githubTokens, loadConfig } from '../src/config.js';
 import { scrubSecrets } from '../src/log.js';
@@ -12,7 +13,8 @@ describe('configuration', () => {
   it('applies defaults when nothing is set', () => {
     const c = loadConfig({});
     expect(c.PERFMINE_POLL_INTERVAL_MS).toBe(1000);
-    expect(c.PERFMINE_DATA_DIR).toBe('./.perfmine');
+    expect(c.PERFMINE_DATA_DIR).toBe(path.resolve('.perfmine')); // absolute: the same directory from any working directory
+    expect(loadConfig({ PERFMINE_DATA_DIR: 'x/y' }).PERFMINE_DATA_DIR).toBe(path.join(process.cwd(), 'x/y'));
     expect(c.DATABASE_URL).toBeUndefined();
   });
 

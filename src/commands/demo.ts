@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { loadConfig, type Config } from '../config.js';
 import { connect, type Connection } from '../db/connect.js';
-import { startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.js';
+import { backendPidsOf, embeddedPsqlCommand, startEmbeddedPostgres } from '../db/embedded.js';
+import { psqlCommand } from '../db/open.js';
 import { migrate } from '../db/migrate.js';
 import { Daemon } from '../bus/daemon.js';
 import { scrubSecrets, type Logger } from '../log.js';
@@ -14,9 +16,20 @@ import { formatStatus, readStatus, type StatusReport } from './status.js';
 
 export const DEMO_DATA = fileURLToPath(new URL('../../data/xarray-prs.jsonl', import.meta.url));
 
-export interface DemoOptions { prs: number; exitWhenIdle: boolean; json: boolean; refreshMs: number }
+export interface DemoOptions {
+  prs: number;
+  exitWhenIdle: boolean;
+  json: boolean;
+  refreshMs: number;
+  /** Keep the demo's database after the demo ends (default: dropped). */
+  keep?: boolean;
+}
 
 export interface DemoSummary {
+  /** The demo's own database (created for this run). */
+  database: string;
+  /** Whether it was kept after the demo (else dropped). */
+  kept: boolean;
   funnel: StatusReport['stages'];
   pull_requests: number;
   symbolic_candidates: number;
@@ -29,14 +42,23 @@ export interface DemoSummary {
 }
 
 /**
- * The offline demo: PostgreSQL (embedded unless DATABASE_URL), the GitHub and
- * LLM stand-ins loaded with xarray's real history shipped in data/, and the
- * daemon; one INSERT of a repository row, then the funnel advancing live.
+ * The offline demo: the GitHub and LLM stand-ins loaded with xarray's real
+ * history shipped in data/, and the daemon, in a new database of its own
+ * (on the embedded server, or on the server DATABASE_URL names: existing data
+ * is never touched); one INSERT of a repository row, then the funnel
+ * advancing live. The database is dropped when the demo ends, unless `keep`.
+ * Nothing printed carries a password.
  */
 export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Promise<DemoSummary> {
+  // Ctrl-C at any point ends the demo the ordinary way: daemon stopped, database dropped (unless kept).
+  let interrupted = false;
+  let onInterrupt = () => undefined as void;
+  const interruption = new Promise<void>((resolve) => { onInterrupt = () => { interrupted = true; resolve(); }; });
+  process.once('SIGINT', onInterrupt);
+  process.once('SIGTERM', onInterrupt);
   const github = await GitHubStandin.start();
   const llm = await LlmStandin.start();
-  let embedded: EmbeddedServer | undefined;
+  let place: DemoDatabase | undefined;
   let conn: Connection | undefined;
   let daemon: Daemon | undefined;
   try {
@@ -44,14 +66,11 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
     github.addRepo({ owner: 'pydata', name: 'xarray', stars: 3900, description: 'N-D labeled arrays and datasets in Python',
       files: { 'asv_bench/asv.conf.json': '{\n  // the real one has more\n  "benchmark_dir": "benchmarks",\n}' } });
 
-    let url = base.DATABASE_URL;
-    if (!url) {
-      embedded = await startEmbeddedPostgres(base.PERFMINE_DATA_DIR, base.PERFMINE_EMBEDDED_PG_PORT);
-      url = await freshDatabase(embedded, 'perfmine_demo');
-    }
+    place = await demoDatabase(base);
+    const url = place.url;
     conn = connect(url, 8);
+    place.ownBackends = backendPidsOf(conn.pool);
     await migrate(conn.pool);
-    await sql`TRUNCATE repositories, discovery_runs, leases, stage_runs, rate_limit_pauses RESTART IDENTITY CASCADE`.execute(conn.db);
 
     const config = loadConfig({
       ...process.env, DATABASE_URL: url,
@@ -62,7 +81,9 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
     daemon = new Daemon({ db: conn.db, connectionString: url, stages: builtinStages(buildStageDeps(config, log)), log });
     await daemon.start();
     if (!opts.json) process.stdout.write(`perfmine demo: ${loaded} merged PRs of pydata/xarray served by the GitHub stand-in at ${github.url},\n` +
-      `an OpenAI-compatible stand-in at ${llm.url}, PostgreSQL at ${scrubSecrets(url)}.\nINSERT INTO repositories (owner, name) VALUES ('pydata', 'xarray');\n`);
+      `an OpenAI-compatible stand-in at ${llm.url}, and a new database of its own, ${place.name}, on ${place.where} ` +
+      `(${opts.keep ? 'kept after the demo' : 'dropped when the demo ends; --keep keeps it'}).\n` +
+      `INSERT INTO repositories (owner, name) VALUES ('pydata', 'xarray');\n`);
 
     const t0 = performance.now();
     await sql`INSERT INTO repositories (owner, name) VALUES ('pydata', 'xarray')`.execute(conn.db);
@@ -70,33 +91,97 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
     const idle = daemon.whenIdle();
     let done = false;
     void idle.then(() => { done = true; });
-    while (!done) {
+    while (!done && !interrupted) {
       if (!opts.json) process.stdout.write(`\x1b[2J\x1b[H${formatStatus(await readStatus(db))}\n`);
-      await Promise.race([idle, new Promise((r) => setTimeout(r, opts.refreshMs))]);
+      await Promise.race([idle, interruption, new Promise((r) => setTimeout(r, opts.refreshMs))]);
     }
     const seconds = (performance.now() - t0) / 1000;
-    const summary = await summarize(db, seconds, github.stats.total);
+    const summary = await summarize(db, seconds, github.stats.total, place.name, !!opts.keep);
     if (!opts.json) {
       process.stdout.write(`\x1b[2J\x1b[H${formatStatus(await readStatus(db))}\n\n`);
       process.stdout.write(`idle after ${seconds.toFixed(1)} s: ${summary.pull_requests} PRs stored, ${summary.symbolic_candidates} symbolic candidates, ` +
         `${summary.judged_perf} of ${summary.judged} judged performance work; ${summary.llm_tokens_per_judged_pr} LLM tokens per judged PR.\n` +
         `categories: ${JSON.stringify(summary.categories)}\n`);
     }
-    if (!opts.exitWhenIdle) {
-      process.stdout.write(`\nThe daemon keeps running; inspect with:\n  psql '${url}' -c 'SELECT * FROM funnel'\nCtrl-C to stop.\n`);
-      await new Promise<void>((resolve) => { process.once('SIGINT', () => resolve()); process.once('SIGTERM', () => resolve()); });
+    if (!opts.exitWhenIdle && !interrupted) {
+      process.stdout.write(`\nThe daemon keeps running; inspect with:\n  ${place.psql} -c 'SELECT * FROM funnel'\n` +
+        `Ctrl-C to stop${opts.keep ? '' : ' (the demo database is dropped then)'}.\n`);
+      await interruption;
+    } else if (opts.keep && !opts.json) {
+      process.stdout.write(`\nThe demo database is kept; inspect with:\n  ${place.psql} -c 'SELECT * FROM funnel'\n`);
     }
     return summary;
   } finally {
+    process.off('SIGINT', onInterrupt);
+    process.off('SIGTERM', onInterrupt);
     await daemon?.stop(2000);
     await conn?.close();
-    await embedded?.stop();
+    await place?.release(!opts.keep);
     await github.close();
     await llm.close();
   }
 }
 
-async function summarize(db: Connection['db'], seconds: number, apiCalls: number): Promise<DemoSummary> {
+interface DemoDatabase {
+  name: string;
+  /** Connection string (may carry a password: never print it). */
+  url: string;
+  /** What to show: the server, without credentials. */
+  where: string;
+  /** A psql command line with no password in it. */
+  psql: string;
+  /** Server pids of the demo's own connections (they may linger a moment after closing). */
+  ownBackends?: Set<number>;
+  /** Drops the database (when `drop`), then lets go of the embedded server. */
+  release(drop: boolean): Promise<void>;
+}
+
+/**
+ * A new database named perfmine_demo_<random>: on the server DATABASE_URL
+ * names (which must allow CREATE DATABASE), or on the embedded server.
+ */
+async function demoDatabase(base: Config): Promise<DemoDatabase> {
+  const name = `perfmine_demo_${randomBytes(4).toString('hex')}`;
+  if (base.DATABASE_URL) {
+    const adminUrl = base.DATABASE_URL;
+    await onServer(adminUrl, `CREATE DATABASE ${name}`).catch((err: Error) => {
+      throw new Error(`perfmine demo works in a new database of its own and could not create one on the server DATABASE_URL names ` +
+        `(${scrubSecrets(err.message)}); unset DATABASE_URL to use the embedded server`);
+    });
+    const url = new URL(adminUrl);
+    url.pathname = `/${name}`;
+    return {
+      name, url: url.toString(), where: `${url.hostname}:${url.port || 5432}`, psql: psqlCommand(url.toString()),
+      async release(drop) {
+        if (drop) await onServer(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      },
+    };
+  }
+  const server = await startEmbeddedPostgres(base.PERFMINE_DATA_DIR, base.PERFMINE_EMBEDDED_PG_PORT);
+  const place: DemoDatabase = {
+    name, url: await server.urlFor(name), where: `the embedded server (127.0.0.1:${server.port}, data in ${server.dataDir})`,
+    psql: embeddedPsqlCommand(server, name),
+    async release(drop) {
+      if (!drop) return; // kept: the server stays up for the printed psql line (the next perfmine command to finish stops it)
+      await onServer(server.adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await server.stopIfUnused({ ownBackends: place.ownBackends });
+    },
+  };
+  return place;
+}
+
+async function onServer(url: string, statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function summarize(db: Connection['db'], seconds: number, apiCalls: number, database: string, kept: boolean): Promise<DemoSummary> {
   const status = await readStatus(db);
   const { rows } = await sql<any>`
     SELECT count(*)::int AS prs,
@@ -113,6 +198,8 @@ async function summarize(db: Connection['db'], seconds: number, apiCalls: number
     FROM stage_runs WHERE stage = 'classify_prs'`.execute(db);
   const t = tokens.rows[0];
   return {
+    database,
+    kept,
     funnel: status.stages,
     pull_requests: rows[0].prs,
     symbolic_candidates: rows[0].candidates,
@@ -123,16 +210,4 @@ async function summarize(db: Connection['db'], seconds: number, apiCalls: number
     api_calls: apiCalls,
     seconds: Math.round(seconds * 10) / 10,
   };
-}
-
-/** Drops and re-creates a database on the embedded server, so each demo starts clean. */
-async function freshDatabase(server: EmbeddedServer, name: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: server.adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  } finally {
-    await admin.end();
-  }
-  return server.urlFor(name);
 }

@@ -1,41 +1,41 @@
-import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { connect, type Connection } from './connect.js';
-import { startEmbeddedPostgres } from './embedded.js';
+import { backendPidsOf, embeddedPsqlCommand, startEmbeddedPostgres, type EmbeddedServer } from './embedded.js';
 import { migrate } from './migrate.js';
 
 export interface OpenDatabase extends Connection {
-  /** True when this process started an embedded server (stopped by close()). */
+  /** True when the database is on the embedded server (close() stops it if no one else uses it). */
   embedded: boolean;
+  /** A psql command line for people to inspect progress, with no password in it. */
+  psql: string;
 }
 
 /**
  * The database named by DATABASE_URL, or else the embedded one under
- * PERFMINE_DATA_DIR: reused if a daemon already runs it, started otherwise.
+ * PERFMINE_DATA_DIR: reused if another perfmine process runs it, started
+ * otherwise. close() stops the embedded server only when no other client is
+ * connected to it.
  */
 export async function openDatabase(config: Config, log: Logger, opts: { migrate?: boolean } = {}): Promise<OpenDatabase> {
   let url = config.DATABASE_URL;
-  let stopEmbedded: (() => Promise<void>) | undefined;
+  let server: EmbeddedServer | undefined;
   if (!url) {
-    const port = config.PERFMINE_EMBEDDED_PG_PORT;
-    url = `postgres://postgres:perfmine@127.0.0.1:${port}/perfmine`;
-    if (!(await serverAnswers(url))) {
-      log.info({ dataDir: path.resolve(config.PERFMINE_DATA_DIR) }, 'no DATABASE_URL: starting embedded PostgreSQL');
-      const server = await startEmbeddedPostgres(config.PERFMINE_DATA_DIR, port);
-      url = await server.urlFor('perfmine');
-      stopEmbedded = () => server.stop();
-    }
+    server = await startEmbeddedPostgres(config.PERFMINE_DATA_DIR, config.PERFMINE_EMBEDDED_PG_PORT);
+    if (server.startedHere) log.info({ dataDir: server.dataDir, port: server.port }, 'no DATABASE_URL: started embedded PostgreSQL');
+    url = await server.urlFor('perfmine');
   }
   const conn = connect(url, config.PERFMINE_POOL_SIZE, (err) => log.error({ err: err.message }, 'idle database client error'));
+  const ownBackends = backendPidsOf(conn.pool);
   if (opts.migrate) await migrate(conn.pool, log);
   return {
     ...conn,
-    embedded: !!stopEmbedded,
+    embedded: !!server,
+    psql: server ? embeddedPsqlCommand(server, 'perfmine') : psqlCommand(url),
     async close() {
       await conn.close();
-      await stopEmbedded?.();
+      if (server && (await server.stopIfUnused({ ownBackends }))) log.info({ dataDir: server.dataDir }, 'stopped embedded PostgreSQL (no other client was connected)');
     },
   };
 }
@@ -43,6 +43,7 @@ export async function openDatabase(config: Config, log: Logger, opts: { migrate?
 /** Whether a PostgreSQL server accepts a connection and a query at `url`. */
 export async function serverAnswers(url: string, timeoutMs = 1000): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  client.on('error', () => undefined);
   try {
     await client.connect();
     await client.query('SELECT 1');
@@ -54,7 +55,19 @@ export async function serverAnswers(url: string, timeoutMs = 1000): Promise<bool
   }
 }
 
-/** A psql command line for people to inspect progress (the URL as given, credentials included). */
+/** A psql command line for a database URL, with its password taken out (psql then asks, or reads ~/.pgpass). */
 export function psqlCommand(url: string): string {
-  return `psql '${url}'`;
+  return `psql '${withoutPassword(url).replace(/'/g, `'\\''`)}'`;
+}
+
+/** The URL with no password in it (and none in its query string either). */
+export function withoutPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = '';
+    for (const key of [...u.searchParams.keys()]) if (/pass/i.test(key)) u.searchParams.delete(key);
+    return u.toString();
+  } catch {
+    return url.replace(/(\/\/[^:/@\s]+):[^@\s]*@/, '$1@');
+  }
 }

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { compare, gate, pairedRoundRatio, summarize, type Comparison, type GateVerdict, type SpeedupSummary } from '../domain/stats.js';
 import { runRunner, type RunnerBenchmark, type RunnerOptions, type RunnerOutput } from './runner.js';
-import { exportTree, resolveRev } from './trees.js';
+import { checkoutTree, isCheckout, resolveRev, type Tree } from './trees.js';
 
-/** The runner's own settings, as measure takes them (the interpreter defaults to python3). */
-type RunnerSettings = Omit<RunnerOptions, 'python' | 'base' | 'head' | 'mode'> & { python?: string };
+/** The runner's own settings, as measure takes them (the interpreter defaults to python3, the mode to runner). */
+type RunnerSettings = Omit<RunnerOptions, 'python' | 'base' | 'head'> & { python?: string };
 
 export interface MeasureOptions extends RunnerSettings {
   repo: string;
@@ -24,6 +24,9 @@ export interface MeasureOptions extends RunnerSettings {
 
 /** What measuring two trees that are already on disk needs. */
 export type TreeMeasureOptions = Omit<MeasureOptions, 'repo' | 'base' | 'head'> & { base: string; head: string };
+
+/** What measureTrees and judge report (measure adds where the trees came from). */
+export type TreesReport = Omit<MeasureReport, 'repo' | 'base' | 'head' | 'seconds' | 'warnings'>;
 
 export type Verdict = 'faster' | 'slower' | 'no change' | 'failed';
 
@@ -75,26 +78,33 @@ export interface MeasureReport extends Omit<SpeedupSummary, 'benchmarks' | 'sign
   builds: RunnerOutput['builds'] | null;
   benchmarks: BenchmarkReport[];
   errors: RunnerOutput['errors'];
+  /** What the trees lack (submodules or LFS content not available offline), per side. */
+  warnings: string[];
   seconds: number;
 }
 
 /**
  * Times the repository's own ASV benchmarks on two commits, interleaved, and
  * decides per benchmark with asv's statistics whether the head is faster.
- * Each tree is put first on the interpreter's import path (built in place
- * first when its setup.py declares compiled extensions).
+ * Each commit is checked out in a temporary directory (the repository itself
+ * is only read); each tree is put first on the interpreter's import path
+ * (built in place first when its setup.py declares compiled extensions).
+ * Aborting `signal` stops every process and removes the trees.
  */
 export async function measure(o: MeasureOptions): Promise<MeasureReport> {
   if (!existsSync(o.repo)) throw new Error(`no such repository: ${o.repo}`);
   const began = performance.now();
-  const [baseSha, headSha] = await Promise.all([resolveRev(o.repo, o.base), resolveRev(o.repo, o.head)]);
-  const base = await exportTree(o.repo, baseSha, 'base');
-  const head = await exportTree(o.repo, headSha, 'head');
+  const [baseSha, headSha] = await Promise.all([resolveRev(o.repo, o.base, o.signal), resolveRev(o.repo, o.head, o.signal)]);
+  const trees: Partial<Record<'base' | 'head', Tree>> = {};
   try {
-    const judged = await measureTrees({ ...o, base: base.dir, head: head.dir });
-    return { repo: o.repo, base: baseSha, head: headSha, ...judged, seconds: Math.round((performance.now() - began) / 100) / 10 };
+    trees.base = await checkoutTree(o.repo, baseSha, 'base', { signal: o.signal });
+    trees.head = await checkoutTree(o.repo, headSha, 'head', { signal: o.signal });
+    const warnings = [...trees.base.warnings.map((w) => `base: ${w}`), ...trees.head.warnings.map((w) => `head: ${w}`)];
+    for (const w of warnings) o.onProgress?.(`[perfmine] warning: ${w}`);
+    const judged = await measureTrees({ ...o, base: trees.base.dir, head: trees.head.dir });
+    return { repo: o.repo, base: baseSha, head: headSha, ...judged, warnings, seconds: Math.round((performance.now() - began) / 100) / 10 };
   } finally {
-    await Promise.all([base.cleanup(), head.cleanup()]);
+    await Promise.all([trees.base?.cleanup(), trees.head?.cleanup()]);
   }
 }
 
@@ -108,9 +118,16 @@ export async function measure(o: MeasureOptions): Promise<MeasureReport> {
  * twice the data, and repeat its direction in independent rounds; unchanged
  * benchmarks cost nothing extra.
  */
-export async function measureTrees(o: TreeMeasureOptions): Promise<Omit<MeasureReport, 'repo' | 'base' | 'head' | 'seconds'>> {
+export async function measureTrees(o: TreeMeasureOptions): Promise<TreesReport> {
   const { pThreshold: _p, factor: _f, margin: _m, confirm, ...settings } = o;
-  const runnerOptions: RunnerOptions = { ...settings, python: o.python ?? 'python3' };
+  const mode = o.mode ?? 'runner';
+  if (mode === 'asv') {
+    // asv clones the tree it is given and measures the commit checked out there.
+    for (const side of ['base', 'head'] as const) {
+      if (!(await isCheckout(o[side], o.signal))) throw new Error(`--mode asv needs git checkouts; the ${side} tree ${o[side]} is not one`);
+    }
+  }
+  const runnerOptions: RunnerOptions = { ...settings, mode, python: o.python ?? 'python3' };
   const first = await runRunner(runnerOptions);
   if (confirm === false || first.mode !== 'runner') return judge(first, o);
   const candidates = first.benchmarks.filter((b) => goesToSecondStage(b, first.samples_per_round));
@@ -167,7 +184,7 @@ export function judge(
   out: RunnerOutput,
   o: { pThreshold?: number; factor?: number; margin?: number } = {},
   confirmation?: RunnerOutput,
-): Omit<MeasureReport, 'repo' | 'base' | 'head' | 'seconds'> {
+): TreesReport {
   const again = new Map((confirmation?.benchmarks ?? []).map((b) => [benchmarkId(b), b]));
   const benchmarks = out.benchmarks.map((b) => {
     const staged = confirmation !== undefined && goesToSecondStage(b, out.samples_per_round);
@@ -271,5 +288,6 @@ export function formatReport(r: MeasureReport): string {
       return b ? [`${side}: built in place (${b.command})${b.error ? `: ${b.error}` : ''}`] : [];
     }),
     ...r.errors.map((e) => `error (${e.side ?? 'run'}${e.module ? `, ${e.module}` : ''}): ${e.error}`),
+    ...r.warnings.map((w) => `warning: ${w}`),
   ].join('\n');
 }

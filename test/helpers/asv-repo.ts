@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 /** An empty temporary directory with a git runner and a file writer for it. */
-function scratchRepo(prefix: string) {
+export function scratchRepo(prefix: string) {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
   const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=Dev', '-c', 'user.email=dev@example.com', '-c', 'init.defaultBranch=main', ...args], { cwd: dir, encoding: 'utf8' }).trim();
   const write = (p: string, text: string) => {

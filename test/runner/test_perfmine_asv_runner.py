@@ -13,11 +13,13 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import unittest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -650,6 +652,165 @@ class BuildInPlaceTest(unittest.TestCase):
         answer = [b for b in out["benchmarks"] if b["name"] == "bench_ext.time_answer"][0]
         self.assertIsNone(answer["base"]["error"])
         self.assertRegex(answer["head"]["error"], "build failed")
+
+
+class ConfinedConfigTest(unittest.TestCase):
+    """benchmark_dir and repo_subdir come from the repository under test: they
+    must lead to directories inside its tree, never elsewhere on the machine."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="perfmine-runner-confined-")
+        cls.outside = os.path.join(cls.tmp, "outside")
+        write(os.path.join(cls.outside, "benchmarks", "__init__.py"), "")
+        write(os.path.join(cls.outside, "benchmarks", "bench_out.py"), "def time_outside():\n    pass\n")
+        write(os.path.join(cls.outside, "asv.conf.json"), '{"benchmark_dir": "benchmarks"}')
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def tree(self, name, conf, links=()):
+        tree = os.path.join(self.tmp, name)
+        write(os.path.join(tree, "benchmarks", "__init__.py"), "")
+        write(os.path.join(tree, "benchmarks", "bench_in.py"), "def time_inside():\n    pass\n")
+        if conf is not None:
+            write(os.path.join(tree, "asv.conf.json"), conf)
+        for link, target in links:
+            os.symlink(target, os.path.join(tree, link))
+        return tree
+
+    def test_escapes_are_refused_with_the_reason(self):
+        bench_out = os.path.join(self.outside, "benchmarks")
+        cases = {
+            "absolute": ('{"benchmark_dir": %s}' % json.dumps(bench_out), (), "is an absolute path"),
+            "climbs": ('{"benchmark_dir": "../outside/benchmarks"}', (), "points outside the repository"),
+            "subdir": ('{"repo_subdir": "../outside"}', (), "repo_subdir '../outside' .*points outside"),
+            "abs-subdir": ('{"repo_subdir": "/usr"}', (), "repo_subdir '/usr' .*absolute path"),
+            "symlink": ('{"benchmark_dir": "linked"}', (("linked", bench_out),), "symlink outside the repository"),
+            "config-link": (None, (("asv.conf.json", os.path.join(self.outside, "asv.conf.json")),),
+                            "config .*symlink outside"),
+        }
+        for name, (conf, links, reason) in cases.items():
+            out, _ = run_runner(["discover", "--tree", self.tree(name, conf, links)], cwd=self.tmp)
+            self.assertEqual(out["benchmarks"], [], name)
+            self.assertEqual(len(out["errors"]), 1, name)
+            self.assertRegex(out["errors"][0]["error"], "^benchmark discovery failed: .*" + reason, name)
+
+    def test_paths_that_stay_inside_the_tree_are_fine(self):
+        tree = os.path.join(self.tmp, "nested-ok")
+        write(os.path.join(tree, "asv_bench", "asv.conf.json"), '{"benchmark_dir": "../benchmarks", "repo_subdir": "."}')
+        write(os.path.join(tree, "benchmarks", "__init__.py"), "")
+        write(os.path.join(tree, "benchmarks", "bench_in.py"), "def time_inside():\n    pass\n")
+        os.symlink("benchmarks", os.path.join(tree, "alias"))
+        out, _ = run_runner(["discover", "--tree", tree], cwd=self.tmp)
+        self.assertEqual(out["errors"], [])
+        self.assertEqual([b["name"] for b in out["benchmarks"]], ["bench_in.time_inside"])
+
+    def test_measure_records_the_refusal_for_that_side(self):
+        good = self.tree("good", '{"benchmark_dir": "benchmarks"}')
+        bad = self.tree("bad", '{"benchmark_dir": "../outside/benchmarks"}')
+        out, _ = run_runner(["measure", "--base", good, "--head", bad, "--rounds", "1",
+                             "--samples-per-round", "2"] + FAST, cwd=self.tmp)
+        self.assertEqual(out["mode"], "runner")  # the default
+        self.assertEqual([b["name"] for b in out["benchmarks"]], ["bench_in.time_inside"])
+        self.assertRegex(out["benchmarks"][0]["head"]["error"], "points outside the repository")
+        self.assertEqual([e["side"] for e in out["errors"]], ["head"])
+
+
+SLEEPER = """
+import os
+import subprocess
+import sys
+import time
+
+def time_sleeps():
+    # a grandchild that ignores SIGTERM, then a long sleep
+    child = subprocess.Popen([sys.executable, "-c",
+                              "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"])
+    with open(%r, "a") as fh:
+        fh.write("%%d %%d\\n" %% (os.getpid(), child.pid))
+    time.sleep(120)
+time_sleeps.timeout = 300
+"""
+
+
+def process_alive(pid):
+    """Alive and not a zombie (an init that never reaps must not count as a survivor)."""
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+@unittest.skipUnless(sys.platform.startswith("linux"), "checks processes in /proc")
+class StopTest(unittest.TestCase):
+    """A runner told to stop leaves no process behind; a runner killed outright
+    takes its benchmark processes along (the kernel's parent-death signal)."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="perfmine-runner-stop-")
+        self.pids_file = os.path.join(self.tmp, "pids.txt")
+        self.tree = os.path.join(self.tmp, "tree")
+        write(os.path.join(self.tree, "asv.conf.json"), '{"benchmark_dir": "benchmarks"}')
+        write(os.path.join(self.tree, "benchmarks", "__init__.py"), "")
+        write(os.path.join(self.tree, "benchmarks", "bench_sleep.py"), SLEEPER % self.pids_file)
+
+    def tearDown(self):
+        for pid in self.started:
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start(self, method):
+        """The runner, once its benchmark and the benchmark's child are running."""
+        self.runner_tmp = os.path.join(self.tmp, "runner-tmp-" + method)
+        os.makedirs(self.runner_tmp)
+        runner = subprocess.Popen([sys.executable, RUNNER, "measure", "--base", self.tree, "--head", self.tree,
+                                   "--launch-method", method] + FAST, cwd=self.tmp,
+                                  env=dict(os.environ, TMPDIR=self.runner_tmp),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if os.path.exists(self.pids_file):
+                with open(self.pids_file) as fh:
+                    line = fh.readline().split()
+                if len(line) == 2:
+                    self.started = [int(p) for p in line]
+                    return runner
+            time.sleep(0.05)
+        runner.kill()
+        self.fail("the benchmark never started")
+
+    def wait_gone(self, pids, seconds):
+        deadline = time.time() + seconds
+        while time.time() < deadline and any(process_alive(p) for p in pids):
+            time.sleep(0.05)
+        return [p for p in pids if process_alive(p)]
+
+    started = []
+
+    def test_sigterm_stops_the_benchmark_and_its_child(self):
+        for method in ("forkserver", "spawn"):
+            if os.path.exists(self.pids_file):
+                os.unlink(self.pids_file)
+            runner = self.start(method)
+            self.assertEqual(self.wait_gone(self.started, 0.2), self.started, "running before the signal")
+            runner.send_signal(signal.SIGTERM)
+            self.assertEqual(runner.wait(timeout=10), 128 + signal.SIGTERM)
+            self.assertEqual(self.wait_gone(self.started, 5), [], method)
+            self.assertEqual([f for f in os.listdir(self.runner_tmp) if f.startswith("perfmine-asv-")], [], method)
+
+    def test_sigkill_of_the_runner_takes_the_benchmark_process_along(self):
+        runner = self.start("forkserver")
+        runner.kill()
+        runner.wait()
+        benchmark, _grandchild = self.started
+        self.assertEqual(self.wait_gone([benchmark], 5), [])
 
 
 if __name__ == "__main__":

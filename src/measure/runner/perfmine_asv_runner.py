@@ -157,35 +157,67 @@ def _is_src_layout(src):
     return False
 
 
+def _inside(path, root):
+    """Whether `path` is `root` or below it (both absolute and normalised)."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def confined_path(tree, base, rel, what):
+    """`rel`, a path from the repository's asv.conf.json, resolved against `base`.
+
+    The config comes from the repository under test, so it must not point the
+    runner at files outside the tree: an absolute path, a `..` that climbs
+    above the tree, or a symlink whose target lies outside are refused with
+    a ValueError saying which.
+    """
+    if os.path.isabs(rel) or (os.name == "nt" and os.path.splitdrive(rel)[0]):
+        raise ValueError("%s %r in asv.conf.json is an absolute path; it must be relative to the repository"
+                         % (what, rel))
+    path = os.path.normpath(os.path.join(base, rel))
+    if not _inside(path, tree):
+        raise ValueError("%s %r in asv.conf.json points outside the repository" % (what, rel))
+    real = os.path.realpath(path)
+    if not _inside(real, os.path.realpath(tree)):
+        raise ValueError("%s %r in asv.conf.json leads through a symlink outside the repository (to %s)"
+                         % (what, rel, real))
+    return path
+
+
 def resolve_layout(tree, config_rel=None):
     """Where a tree's config, benchmark dir and package live.
 
     `paths` is what the benchmark process puts first on sys.path, in order:
     the package location (`<tree>/<repo_subdir>`, its `src/` first when that is
     a src layout), the directory holding the benchmark dir, the benchmark dir.
-    Raises ValueError with a readable reason when the suite cannot be found.
+    `benchmark_dir` and `repo_subdir` must stay inside the tree (see
+    confined_path). Raises ValueError with a readable reason when the suite
+    cannot be found or its config points elsewhere.
     """
     tree = os.path.abspath(tree)
     if not os.path.isdir(tree):
         raise ValueError("tree %s is not a directory" % tree)
     if config_rel:
-        config_path = os.path.join(tree, config_rel)
+        config_path = confined_path(tree, tree, config_rel, "config")
         if not os.path.isfile(config_path):
             raise ValueError("config %s not found in %s" % (config_rel, tree))
     else:
         config_path = find_config(tree)
         if config_path is None:
             raise ValueError("no asv.conf.json found in %s" % tree)
+        confined_path(tree, tree, os.path.relpath(config_path, tree), "config")
     try:
         with open(config_path, encoding="utf-8") as fh:
             conf = parse_json_with_comments(fh.read())
     except (OSError, ValueError) as exc:
         raise ValueError("cannot read %s: %s" % (os.path.relpath(config_path, tree), describe_exc(exc)))
-    bench_dir = os.path.normpath(os.path.join(os.path.dirname(config_path),
-                                              conf.get("benchmark_dir") or "benchmarks"))
+    for key in ("benchmark_dir", "repo_subdir"):
+        if conf.get(key) is not None and not isinstance(conf.get(key), str):
+            raise ValueError("%s in asv.conf.json is not a string" % key)
+    bench_dir = confined_path(tree, os.path.dirname(config_path), conf.get("benchmark_dir") or "benchmarks",
+                              "benchmark_dir")
     if not os.path.isdir(bench_dir):
         raise ValueError("benchmark_dir %s does not exist" % os.path.relpath(bench_dir, tree))
-    pkg_root = os.path.normpath(os.path.join(tree, conf.get("repo_subdir") or ""))
+    pkg_root = confined_path(tree, tree, conf.get("repo_subdir") or ".", "repo_subdir")
     package_paths = [pkg_root]
     src = os.path.join(pkg_root, "src")
     if _is_src_layout(src):
@@ -619,6 +651,105 @@ def child_env():
     return env
 
 
+# ---------------------------------------------------------------------------
+# Process hygiene: no process of ours outlives the runner
+# ---------------------------------------------------------------------------
+#
+# Every process the runner starts leads its own session, so that a timeout can
+# kill it with everything it started; that also takes it out of the runner's
+# process group, where a signal for the runner would have reached it. So:
+# (1) each child asks the kernel for SIGKILL when its parent dies (Linux
+# prctl PR_SET_PDEATHSIG), which holds even when the runner is SIGKILLed;
+# (2) a runner or fork server told to stop (SIGTERM, SIGINT, SIGHUP) kills
+# its children's groups before it exits.
+
+_PR_SET_PDEATHSIG = 1
+_prctl = None  # libc's prctl, loaded by a parent before it starts children
+_live_groups = set()  # children of this process that lead their own session
+_temp_files = set()  # named temporary files to remove when stopped by a signal
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
+
+
+def _load_prctl():
+    global _prctl
+    if _prctl is None:
+        _prctl = False
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+                _prctl = ctypes.CDLL(None, use_errno=True).prctl
+            except (ImportError, OSError, AttributeError):
+                pass
+    return _prctl or None
+
+
+def die_with_parent(parent_pid):
+    """In a new child: SIGKILL when the parent dies; exit now if it already has."""
+    if _prctl:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def hygienic_popen(argv, **kwargs):
+    """subprocess.Popen for a child that leads its own session and dies with us."""
+    if os.name == "posix":
+        _load_prctl()
+        parent = os.getpid()
+        kwargs["start_new_session"] = True
+        kwargs["preexec_fn"] = lambda: die_with_parent(parent)
+    proc = subprocess.Popen(argv, **kwargs)
+    _live_groups.add(proc.pid)
+    return proc
+
+
+def reaped(proc):
+    """Forget a child once it has been waited for."""
+    _live_groups.discard(proc.pid)
+
+
+def _stop_children_and_exit(signum, _frame):
+    """Signal handler of the runner: SIGTERM to every child's group (the fork
+    server passes it on to its benchmark), SIGKILL to what is left a second
+    later, then exit as killed by `signum` would."""
+    groups = list(_live_groups)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in groups:
+            try:
+                os.killpg(pid, sig)
+            except OSError:
+                pass
+        # Give the leaders a moment to act on SIGTERM (the fork server kills
+        # its benchmark); their groups get SIGKILL either way.
+        waiting, deadline = list(groups), time.monotonic() + 1.0
+        while sig == signal.SIGTERM and waiting and time.monotonic() < deadline:
+            for pid in list(waiting):
+                try:
+                    done, _ = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    done = pid
+                if done:
+                    waiting.remove(pid)
+            time.sleep(0.02)
+    for path in list(_temp_files):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    os._exit(128 + signum)
+
+
+def install_stop_handlers(handler):
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+
+
+def reset_stop_handlers():
+    """In a forked benchmark process: the defaults, not the server's handler."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+
+
 def _kill(proc):
     """Kills the child and anything it started (it leads its own session)."""
     try:
@@ -638,19 +769,21 @@ def run_child(argv, cwd, timeout):
     """
     fd, result_path = tempfile.mkstemp(prefix="perfmine-asv-", suffix=".json")
     os.close(fd)
+    _temp_files.add(result_path)
     try:
         with tempfile.TemporaryFile() as output:
-            kwargs = {"cwd": cwd, "env": child_env(), "stdin": subprocess.DEVNULL,
-                      "stdout": output, "stderr": subprocess.STDOUT}
-            if os.name == "posix":
-                kwargs["start_new_session"] = True
-            proc = subprocess.Popen([sys.executable, SCRIPT] + argv + ["--result", result_path], **kwargs)
+            proc = hygienic_popen([sys.executable, SCRIPT] + argv + ["--result", result_path],
+                                  cwd=cwd, env=child_env(), stdin=subprocess.DEVNULL,
+                                  stdout=output, stderr=subprocess.STDOUT)
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 _kill(proc)
                 proc.wait()
                 return None, "timeout after %gs" % timeout
+            finally:
+                _kill(proc)  # anything the benchmark left running in its session
+                reaped(proc)
             with open(result_path, encoding="utf-8") as fh:
                 text = fh.read()
             if text.strip():
@@ -661,6 +794,7 @@ def run_child(argv, cwd, timeout):
                 else ("exited with code %d" % proc.returncode)
             return None, "benchmark process %s%s" % (how, (": " + tail[-1]) if tail else "")
     finally:
+        _temp_files.discard(result_path)
         try:
             os.unlink(result_path)
         except OSError:
@@ -698,6 +832,25 @@ def _output_tail(fh):
     return (": " + lines[-1]) if lines else ""
 
 
+_serving = [None]  # the fork server's benchmark process, while one runs
+
+
+def _kill_serving_child():
+    pid = _serving[0]
+    if pid is not None:
+        for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+            try:
+                target()
+            except OSError:
+                pass
+
+
+def _stop_serving_and_exit(signum, _frame):
+    """The fork server's signal handler: its benchmark goes first."""
+    _kill_serving_child()
+    os._exit(128 + signum)
+
+
 def serve_forked_one(req, server_fds=()):
     """Server side: forks one child for `req`, enforces its timeout; returns
     {"result": ...} or {"error": ...}. `server_fds` are closed in the child."""
@@ -707,13 +860,16 @@ def serve_forked_one(req, server_fds=()):
         r, w = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
+        server_pid = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: own session (killable as a group), own output
             code = 0
             try:
+                reset_stop_handlers()
                 for fd in (r,) + tuple(server_fds):
                     os.close(fd)
                 os.setsid()
+                die_with_parent(server_pid)
                 os.dup2(output.fileno(), 1)
                 os.dup2(output.fileno(), 2)
                 layout = req["layout"]
@@ -727,6 +883,7 @@ def serve_forked_one(req, server_fds=()):
             finally:
                 os._exit(code)
         os.close(w)
+        _serving[0] = pid
         chunks, deadline, timed_out = [], time.monotonic() + timeout, False
         try:
             while True:
@@ -741,12 +898,13 @@ def serve_forked_one(req, server_fds=()):
         finally:
             os.close(r)
         if timed_out:
-            for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-                try:
-                    target()
-                except OSError:
-                    pass
+            _kill_serving_child()
         _, status = os.waitpid(pid, 0)
+        _serving[0] = None
+        try:
+            os.killpg(pid, signal.SIGKILL)  # anything the benchmark left running in its session
+        except OSError:
+            pass
         if timed_out:
             return {"error": "timeout after %gs" % timeout}
         text = b"".join(chunks)
@@ -758,6 +916,8 @@ def serve_forked_one(req, server_fds=()):
 def serve_main(opts):
     """Entry of `_serve`: requests as JSON lines on stdin, answers on --answer-fd."""
     pin_cpu_from_env()
+    _load_prctl()
+    install_stop_handlers(_stop_serving_and_exit)
     answers = os.fdopen(opts.answer_fd, "w", encoding="utf-8")
     # Benchmarks (and their imports) may read or print: keep them off the pipes.
     keep_in = os.dup(0)
@@ -793,9 +953,8 @@ class ForkServer(object):
         self.output = tempfile.TemporaryFile()
         argv = [sys.executable, SCRIPT, "_serve", "--answer-fd", str(w)]
         # A neutral cwd: nothing of either tree is importable from the server.
-        self.proc = subprocess.Popen(argv, cwd=os.path.dirname(SCRIPT), env=child_env(), stdin=subprocess.PIPE,
-                                     stdout=self.output, stderr=subprocess.STDOUT, pass_fds=(w,),
-                                     start_new_session=True)
+        self.proc = hygienic_popen(argv, cwd=os.path.dirname(SCRIPT), env=child_env(), stdin=subprocess.PIPE,
+                                   stdout=self.output, stderr=subprocess.STDOUT, pass_fds=(w,))
         os.close(w)
         self.answers = os.fdopen(r, "rb")
 
@@ -832,6 +991,7 @@ class ForkServer(object):
                 except (OSError, subprocess.TimeoutExpired):
                     _kill(self.proc)
                     self.proc.wait()
+            reaped(self.proc)
             self.proc = None
         for fh in (self.answers, self.output):
             if fh is not None:
@@ -880,14 +1040,20 @@ def build_in_place(layout, cmd, timeout):
     """Runs `cmd` in the tree's package root; returns None or the reason it failed."""
     pkg_root = layout["package_paths"][-1]
     try:
-        proc = subprocess.run(cmd, cwd=pkg_root, env=child_env(), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return "build timed out after %gs (%s)" % (timeout, " ".join(cmd[1:]))
+        proc = hygienic_popen(cmd, cwd=pkg_root, env=child_env(), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except OSError as exc:
         return "build could not start: %s" % describe_exc(exc)
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "build timed out after %gs (%s)" % (timeout, " ".join(cmd[1:]))
+    finally:
+        _kill(proc)  # the compilers it started, on a timeout; leftovers otherwise
+        proc.wait()
+        reaped(proc)
     if proc.returncode != 0:
-        lines = proc.stdout.decode("utf-8", "replace").strip().splitlines()
+        lines = output.decode("utf-8", "replace").strip().splitlines()
         return "build failed (%s, exit %d)%s" % (" ".join(cmd[1:]), proc.returncode,
                                                  (": " + lines[-1]) if lines else "")
     return None
@@ -1238,6 +1404,15 @@ def convert_asv_results(base_json, head_json, benchmarks_json=None):
 ASV_MACHINE = "perfmine"
 
 
+def _call(argv, **kwargs):
+    """subprocess.call, with the child in its own session and dying with us."""
+    proc = hygienic_popen(argv, **kwargs)
+    try:
+        return proc.wait()
+    finally:
+        reaped(proc)
+
+
 def asv_run_command(config_path, commit, opts, append):
     """The `asv run` call for one side and round (one round = one process per
     benchmark, `repeat` samples in it; rounds are alternated by the caller)."""
@@ -1252,6 +1427,22 @@ def asv_run_command(config_path, commit, opts, append):
     if opts.bench:
         cmd += ["--bench", opts.bench]
     return cmd
+
+
+def checkout_commit(tree):
+    """The commit checked out in `tree`, which must be the top of a git checkout
+    (asv clones the repository itself: an exported tree, or one nested in some
+    other repository, would be measured at the wrong commit)."""
+    def git(*args):
+        return subprocess.check_output(["git", "-C", tree] + list(args), universal_newlines=True,
+                                       stderr=subprocess.DEVNULL).strip()
+    try:
+        top = git("rev-parse", "--show-toplevel")
+    except subprocess.CalledProcessError:
+        top = None
+    if top is None or os.path.realpath(top) != os.path.realpath(tree):
+        raise ValueError("asv mode needs a git checkout, and %s is not the top of one" % tree)
+    return git("rev-parse", "HEAD")
 
 
 def cmd_measure_asv(opts):
@@ -1278,8 +1469,7 @@ def cmd_measure_asv(opts):
         for side, tree in (("base", opts.base), ("head", opts.head)):
             try:
                 layout = resolve_layout(tree, opts.config)
-                commit = subprocess.check_output(["git", "-C", layout["tree"], "rev-parse", "HEAD"],
-                                                 universal_newlines=True).strip()
+                commit = checkout_commit(layout["tree"])
             except (ValueError, OSError, subprocess.CalledProcessError) as exc:
                 return fail("%s: %s" % (side, exc))
             conf = dict(layout["conf"])
@@ -1292,8 +1482,7 @@ def cmd_measure_asv(opts):
             with open(conf_path, "w", encoding="utf-8") as fh:
                 json.dump(conf, fh)
             sides[side] = {"layout": layout, "commit": commit, "conf": conf_path, "results": results_dir}
-        subprocess.call([sys.executable, "-m", "asv", "machine", "--yes", "--machine", ASV_MACHINE],
-                        stdout=sys.stderr)
+        _call([sys.executable, "-m", "asv", "machine", "--yes", "--machine", ASV_MACHINE], stdout=sys.stderr)
         for r in range(opts.rounds):
             for side in (("base", "head") if r % 2 == 0 else ("head", "base")):
                 s = sides[side]
@@ -1301,7 +1490,7 @@ def cmd_measure_asv(opts):
                 env["ASV_PYTHONPATH"] = os.pathsep.join(s["layout"]["package_paths"])
                 cmd = asv_run_command(s["conf"], s["commit"], opts, append=r > 0)
                 log("round %d %s: %s" % (r, side, " ".join(cmd)))
-                subprocess.call(cmd, cwd=s["layout"]["tree"], env=env, stdout=sys.stderr)
+                _call(cmd, cwd=s["layout"]["tree"], env=env, stdout=sys.stderr)
         docs = {}
         for side, s in sides.items():
             folder = os.path.join(s["results"], ASV_MACHINE)
@@ -1359,7 +1548,9 @@ def build_parser():
                    help="warmup seconds (default: benchmark attribute, else %g)" % DEFAULT_WARMUP_TIME)
     m.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                    help="per-process limit unless the benchmark sets `timeout`")
-    m.add_argument("--mode", choices=("auto", "runner", "asv"), default="auto")
+    m.add_argument("--mode", choices=("auto", "runner", "asv"), default="runner",
+                   help="runner (default): this runner; asv: real asv, on git checkouts only; "
+                        "auto: asv when it is importable")
     m.add_argument("--trace", default=None, help="write the executed sequence as JSON lines")
     m.add_argument("--launch-method", choices=("auto", "forkserver", "spawn"), default="auto",
                    help="forkserver (asv's default on POSIX): each measurement is a fork of one server "
@@ -1411,6 +1602,7 @@ def main(argv=None):
         except re.error as exc:
             sys.stderr.write("bad --bench regex: %s\n" % exc)
             return 2
+    install_stop_handlers(_stop_children_and_exit)
     if opts.command == "discover":
         return cmd_discover(opts)
     cpu = choose_cpu(opts.cpu)
