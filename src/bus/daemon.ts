@@ -8,6 +8,7 @@ import { Listener } from './listener.js';
 import { Heartbeater } from './maintenance/heartbeater.js';
 import { Sweeper } from './maintenance/sweeper.js';
 import { Scheduler, type ScheduledJob } from './maintenance/scheduler.js';
+import { Housekeeper, type HousekeepingJob } from './maintenance/housekeeper.js';
 import { pgDriver } from './pg-driver.js';
 import { Reactor } from './reactor.js';
 import { doorbellsOf } from './sql/register.js';
@@ -32,6 +33,8 @@ export interface DaemonOptions {
   stages: StageDefinition[];
   /** Cron jobs that feed the funnel (e.g. the monthly discovery). */
   schedule?: ScheduledJob[];
+  /** Chores run at start and then periodically (reaping orphaned processes, pruning). */
+  housekeeping?: HousekeepingJob[];
   workerId?: string;
   log?: Logger;
   pollIntervalMs?: number;
@@ -72,6 +75,7 @@ export class Daemon {
   private heartbeater: Heartbeater;
   private sweeper: Sweeper;
   private scheduler: Scheduler;
+  private housekeeper: Housekeeper;
   private log: Logger;
   private pollTimer?: NodeJS.Timeout;
   private routes = new Map<string, Reactor[]>();
@@ -105,6 +109,7 @@ export class Daemon {
     this.heartbeater = new Heartbeater(this.driver, this.workerId, this.reactors, this.log);
     this.sweeper = new Sweeper(this.driver, this.workerId, opts.sweepIntervalMs ?? 5000, this.log);
     this.scheduler = new Scheduler(opts.db, opts.schedule ?? [], this.log);
+    this.housekeeper = new Housekeeper(opts.housekeeping ?? [], this.log);
     if (opts.listen !== false) {
       this.listener = new Listener(opts.connectionString, this.log, {
         onPayload: (p) => this.onDoorbell(p),
@@ -128,6 +133,7 @@ export class Daemon {
     await this.checkServices();
     await this.applySettings();
     await this.sweeper.sweep();
+    await this.housekeeper.start();
     if (this.opts.heartbeat !== false) this.heartbeater.start();
     this.sweeper.start();
     this.scheduler.start();
@@ -258,6 +264,7 @@ export class Daemon {
     await this.completer.drained();
     this.heartbeater.stop();
     this.sweeper.stop();
+    this.housekeeper.stop();
     await this.listener?.close();
     await this.driver.markWorkerStopped(this.workerId).catch(() => undefined);
     this.log.info('stopped');

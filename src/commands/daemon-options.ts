@@ -1,4 +1,7 @@
+import path from 'node:path';
 import type { Config } from '../config.js';
+import { reapOrphans } from '../adapters/process/index.js';
+import type { HousekeepingJob } from '../bus/maintenance/housekeeper.js';
 import type { Connection } from '../db/connect.js';
 import { connect } from '../db/connect.js';
 import type { DaemonOptions, ServiceCheck } from '../bus/daemon.js';
@@ -21,6 +24,18 @@ export function serviceChecks(deps: StageDeps): ServiceCheck[] {
   ];
 }
 
+/** Chores of every daemon: orphaned child processes of dead perfmine processes on this host are killed. */
+export function housekeeping(config: Config, log: Logger): HousekeepingJob[] {
+  const dir = path.join(config.PERFMINE_DATA_DIR, 'procs');
+  return [{
+    name: 'reap-orphans', everyMs: 60_000,
+    async run() {
+      const reaped = await reapOrphans(dir);
+      if (reaped.length) log.warn({ families: reaped.length }, 'killed processes left by a perfmine process that died');
+    },
+  }];
+}
+
 /** Daemon settings that come from the configuration (everything but databases, stages and schedule). */
 export function daemonSettings(config: Config, log: Logger, deps: StageDeps): Partial<DaemonOptions> {
   return {
@@ -33,5 +48,6 @@ export function daemonSettings(config: Config, log: Logger, deps: StageDeps): Pa
     breaker: { baseSeconds: config.PERFMINE_BREAKER_BASE_S, maxSeconds: config.PERFMINE_BREAKER_MAX_S },
     host: config.PERFMINE_HOST_ID,
     serviceChecks: serviceChecks(deps),
+    housekeeping: housekeeping(config, log),
   };
 }

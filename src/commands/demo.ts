@@ -13,6 +13,7 @@ import { buildStageDeps, builtinStages } from '../stages/index.js';
 import { GitHubStandin } from '../standins/github/server.js';
 import { LlmStandin } from '../standins/llm/server.js';
 import { formatStatus, readStatus, type StatusReport } from './status.js';
+import { connectBus, daemonSettings } from './daemon-options.js';
 
 export const DEMO_DATA = fileURLToPath(new URL('../../data/xarray-prs.jsonl', import.meta.url));
 
@@ -61,6 +62,7 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
   let place: DemoDatabase | undefined;
   let conn: Connection | undefined;
   let daemon: Daemon | undefined;
+  let bus: Connection | undefined;
   try {
     const loaded = github.loadJsonl(DEMO_DATA, { limit: opts.prs });
     github.addRepo({ owner: 'pydata', name: 'xarray', stars: 3900, description: 'N-D labeled arrays and datasets in Python',
@@ -78,7 +80,9 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
       PERFMINE_GITHUB_GRAPHQL_MIN_INTERVAL_MS: '0', PERFMINE_GITHUB_SEARCH_MIN_INTERVAL_MS: '0', PERFMINE_DIFF_MIN_INTERVAL_MS: '0',
       OPENAI_BASE_URL: llm.url, OPENAI_API_KEY: 'demo', PERFMINE_LLM_MODEL: 'standin-small', PERFMINE_SCHEDULE: 'false',
     });
-    daemon = new Daemon({ db: conn.db, connectionString: url, stages: builtinStages(buildStageDeps(config, log)), log });
+    const deps = buildStageDeps(config, log);
+    bus = connectBus(url, config, log);
+    daemon = new Daemon({ ...daemonSettings(config, log, deps), db: conn.db, busDb: bus.db, connectionString: url, stages: builtinStages(deps) });
     await daemon.start();
     if (!opts.json) process.stdout.write(`perfmine demo: ${loaded} merged PRs of pydata/xarray served by the GitHub stand-in at ${github.url},\n` +
       `an OpenAI-compatible stand-in at ${llm.url}, and a new database of its own, ${place.name}, on ${place.where} ` +
@@ -115,6 +119,7 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onInterrupt);
     await daemon?.stop(2000);
+    await bus?.close();
     await conn?.close();
     await place?.release(!opts.keep);
     await github.close();

@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { cleanText, type ChangedFile, type ScrapedPR } from '../../domain/pr.js';
+import { gitEnv } from '../process/child-env.js';
 
 export interface GitRepoInfo {
   headSha: string;
@@ -40,19 +41,6 @@ const MAX_STDERR_CHARS = 8192;
 
 // ---------------------------------------------------------------------------
 // Running git
-
-/**
- * Environment for git: never prompt, and drop variables that would point git at
- * a different repository than the one we pass with -C (e.g. when run from a hook).
- */
-function gitEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: '0' };
-  for (const k of [
-    'GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY',
-    'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_COMMON_DIR', 'GIT_NAMESPACE', 'GIT_PREFIX',
-  ]) delete env[k];
-  return env;
-}
 
 /** -C first so the rest applies to that repository; quotepath=off keeps non-ASCII paths as UTF-8. */
 function gitArgs(repo: string, args: string[]): string[] {
