@@ -26,7 +26,11 @@ export async function openDatabase(config: Config, log: Logger, opts: { migrate?
     if (server.startedHere) log.info({ dataDir: server.dataDir, port: server.port }, 'no DATABASE_URL: started embedded PostgreSQL');
     url = await server.urlFor('perfmine');
   }
-  const conn = connect(url, config.PERFMINE_POOL_SIZE, (err) => log.error({ err: err.message }, 'idle database client error'));
+  const conn = connect(url, {
+    max: config.PERFMINE_POOL_SIZE, statementTimeoutMs: config.PERFMINE_STATEMENT_TIMEOUT_MS,
+    applicationName: `perfmine:${process.pid}`,
+    onError: (err) => log.error({ err: err.message }, 'idle database client error'),
+  });
   const ownBackends = backendPidsOf(conn.pool);
   if (opts.migrate) await migrate(conn.pool, log);
   return {
