@@ -109,6 +109,11 @@ export class LlmStandin {
     return this.faults.endOutage();
   }
 
+  /** The outage in progress, if any. */
+  get outage(): OutageMode | null {
+    return this.faults.outage;
+  }
+
   /** Requests hit per fault kind, outages started (`outage-<mode>`) and requests answered by an outage. */
   get faultStats(): Record<string, number> {
     return this.faults.hitsByKind();
