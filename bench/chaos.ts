@@ -1,4 +1,4 @@
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,13 +41,13 @@ export async function run(): Promise<void> {
     cleanup.add('temp dir', async () => {
       if (s.keepLogs) console.error(`bench chaos: daemon logs kept in ${path.join(runDir, 'logs')}`);
       else await rm(runDir, { recursive: true, force: true });
-    }, () => { if (!s.keepLogs) rmSync(runDir, { recursive: true, force: true }); });
+    }, () => { if (!s.keepLogs) Cleanup.removeDirSync(runDir); });
     const logDir = path.join(runDir, 'logs');
     await mkdir(logDir);
     if (s.keepLogs) chmodSync(logDir, 0o755);
 
     const pg = await ChaosPostgres.start(runDir, timeline);
-    cleanup.add('postgres', () => pg.stop());
+    cleanup.add('postgres', () => pg.stop(), () => pg.killNow());
     const harness = connect(pg.url('chaos-harness'), 2);
     cleanup.add('harness pool', () => harness.close());
     await migrate(harness.pool);

@@ -23,6 +23,10 @@ export interface Audit {
     outstanding: Array<Record<string, unknown>>;
     connections: ConnectionPeak;
     connections_all: Array<Record<string, unknown>>;
+    /** Unsuccessful attempts recorded per stage, by outcome and error (digits folded). */
+    attempt_errors: Array<{ stage: string; outcome: string; error: string; n: number }>;
+    /** Per stage: the most attempts one row spent on errors, and how many rows came within one attempt of failing. */
+    attempts_burned: Array<{ stage: string; max_attempts: number; max_errors_per_row: number; rows_one_short: number; rows: number }>;
   };
 }
 
@@ -47,6 +51,7 @@ export async function audit(input: AuditInput): Promise<Audit> {
                  'ingest_reason', r.ingest_reason, 'scrape_cursor', r.scrape_cursor, 'last_scraped_at', r.last_scraped_at)
                 FROM repositories r WHERE lower(r.owner) = lower(e.owner) AND lower(r.name) = lower(e.name)) AS repository_row,
              (SELECT json_agg(json_build_object('stage', l.stage, 'attempts', l.attempts, 'worker', l.worker_id,
+                 'claimed_at', l.claimed_at, 'expires_at', l.expires_at, 'expires_in_s', round(extract(epoch FROM l.expires_at - now())),
                  'retry_at', l.retry_at, 'failed_at', l.failed_at, 'last_error', left(l.last_error, 300)))
                 FROM leases l JOIN repositories r ON l.subject_table = 'repositories' AND l.subject_id = r.id
                WHERE lower(r.owner) = lower(e.owner) AND lower(r.name) = lower(e.name)) AS leases
@@ -93,6 +98,17 @@ export async function audit(input: AuditInput): Promise<Audit> {
       WHERE p.is_performance_commit_symbolic AND p.is_performance_commit IS NULL
         AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.stage = 'classify_prs' AND l.subject_id = p.id AND l.failed_at IS NOT NULL)`);
 
+    const attemptErrors = await q(`
+      SELECT stage, outcome, regexp_replace(left(coalesce(error, ''), 160), '\\d+', 'N', 'g') AS error, count(*)::int AS n
+      FROM stage_runs WHERE outcome <> 'succeeded' GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 12`);
+    const burned = await q(`
+      SELECT x.stage, max(l.max_attempts)::int AS max_attempts, max(x.n)::int AS max_errors_per_row,
+             count(*) FILTER (WHERE x.n >= coalesce(l.max_attempts, 99) - 1)::int AS rows_one_short, count(*)::int AS rows
+      FROM (SELECT stage, subject_id, count(*) FILTER (WHERE outcome IN ('error', 'failed', 'lease_expired')) AS n
+            FROM stage_runs GROUP BY 1, 2) x
+      LEFT JOIN (SELECT DISTINCT stage, max_attempts FROM leases) l ON l.stage = x.stage
+      GROUP BY x.stage ORDER BY x.stage`);
+
     const connections = overBudget(await q(CONNECTIONS_SQL), input.now, input.budget);
     const connectionsAll = await q(`
       SELECT application_name, state, backend_type, left(query, 80) AS last_query, count(*)::int AS n
@@ -113,6 +129,8 @@ export async function audit(input: AuditInput): Promise<Audit> {
         outstanding,
         connections,
         connections_all: connectionsAll,
+        attempt_errors: attemptErrors,
+        attempts_burned: burned,
       },
     };
   } finally {

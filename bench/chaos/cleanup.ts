@@ -1,3 +1,5 @@
+import { rmSync } from 'node:fs';
+
 /**
  * Tears down what the benchmark started, in reverse order: on success, on
  * error, and on Ctrl-C/SIGTERM. Child processes also get a synchronous
@@ -31,6 +33,23 @@ export class Cleanup {
   add(name: string, run: () => Promise<void>, atExit?: () => void): void {
     this.steps.push({ name, run });
     if (atExit) this.atExit.push(atExit);
+  }
+
+  /**
+   * Removes a directory at process exit, retrying for up to two seconds while
+   * processes that were just killed still let go of their files.
+   */
+  static removeDirSync(dir: string): void {
+    const end = Date.now() + 2000;
+    for (;;) {
+      try {
+        rmSync(dir, { recursive: true, force: true });
+        return;
+      } catch (err) {
+        if (Date.now() > end) throw err;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+      }
+    }
   }
 
   /** Runs every step once, newest first; a failing step does not stop the others. */

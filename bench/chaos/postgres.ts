@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../../src/db/embedded.js';
@@ -56,6 +57,27 @@ export class ChaosPostgres {
     const server = this.server;
     this.server = undefined;
     await server?.stop();
+  }
+
+  /**
+   * Synchronous last resort at process exit: SIGKILL the postmaster if one
+   * still runs on our data directory (its backends follow it), so the
+   * directory can be removed.
+   */
+  killNow(): void {
+    let pid: number;
+    try {
+      pid = Number(readFileSync(path.join(this.dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    } catch {
+      return; // not running
+    }
+    try {
+      // Only our own postmaster: a stale pid file must not name someone else's process.
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (pid > 0 && cmdline.includes('postgres') && cmdline.includes(this.dataDir)) process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
   }
 
   async startAgain(): Promise<void> {

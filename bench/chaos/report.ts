@@ -62,6 +62,10 @@ export function printEvidence(
     out('\nFailed rows by stage and last_error (digits folded to N):');
     for (const f of a.evidence.failed_by_error) out(`  ${f.rows} x ${f.stage}: ${f.error}  (e.g. subjects ${f.example_subjects.join(', ')})`);
   }
+  out('\nUnsuccessful attempts recorded (stage_runs), most frequent first:');
+  for (const e of a.evidence.attempt_errors) out(`  ${e.n} x ${e.stage} ${e.outcome}: ${e.error}`);
+  out('Attempts spent on errors per row (a row fails at max_attempts):');
+  for (const b of a.evidence.attempts_burned) out(`  ${json(b)}`);
   if (a.evidence.outstanding.length) {
     out('\nWork still outstanding at the end:');
     for (const o of a.evidence.outstanding) out(`  ${json(o)}`);
