@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { connect, type Connection } from '../src/db/connect.js';
 import { migrate } from '../src/db/migrate.js';
+import { loadConfig } from '../src/config.js';
+import { silentLogger } from '../src/log.js';
+import { buildStageDeps, builtinStages } from '../src/stages/index.js';
 import { audit } from './chaos/audit.js';
 import { Cleanup } from './chaos/cleanup.js';
 import { DaemonFleet } from './chaos/fleet.js';
@@ -84,7 +87,7 @@ export async function run(): Promise<void> {
       },
     });
     console.error('bench chaos: fault phase');
-    await schedule.run(new Promise(() => undefined));
+    await schedule.run();
 
     await workload.faultsOff();
     await pg.startAgain();
@@ -95,7 +98,10 @@ export async function run(): Promise<void> {
     const settleSeconds = idle ? Math.round((timeline.now() - settleFrom) * 10) / 10 : null;
     timeline.note(idle ? 'idle' : 'settle timeout');
 
-    const a = await audit({ url: pg.url(), expected: workload.expected(), budget: { liveLabels, deathOf, connectionBudget }, now: timeline.now() });
+    const a = await audit({
+      url: pg.url(), expected: workload.expected(), budget: { liveLabels, deathOf, connectionBudget }, now: timeline.now(),
+      maxAttempts: maxAttemptsOfStages(),
+    });
     const faultsByKind = faultCounts(schedule, workload);
     const exits = fleet.unexpectedExits();
     const partial = {
@@ -119,11 +125,12 @@ export async function run(): Promise<void> {
       faults_by_kind: faultsByKind.byKind,
       seed: s.seed,
     };
-    const result: ChaosResult = { ...partial, goals_failed: goalsFailed(partial) };
-    printEvidence(result, a, monitor, timeline, exits, fleet.all.map((d) => d.logFile));
+    printEvidence({ ...partial, goals_failed: goalsFailed(partial) }, a, monitor, timeline, exits, fleet.all.map((d) => d.logFile));
     if (s.keepLogs) await writeFile(path.join(logDir, 'timeline.json'), JSON.stringify(timeline.events, null, 1));
     await cleanup.run();
-    result.seconds = Math.round((performance.now() - started) / 100) / 10;
+    // The run's length includes tearing everything down.
+    partial.seconds = Math.round((performance.now() - started) / 100) / 10;
+    const result: ChaosResult = { ...partial, goals_failed: goalsFailed(partial) };
     console.log(JSON.stringify(result));
   } finally {
     await cleanup.run();
@@ -157,6 +164,12 @@ function daemonEnv(s: ChaosSettings, label: string, databaseUrl: string, w: Work
     PERFMINE_LLM_MODEL: 'standin-small',
     PERFMINE_LLM_TIMEOUT_MS: '20000',
   };
+}
+
+/** Each stage's maxAttempts as the daemons declare it (the declarations need a configuration, not a connection). */
+function maxAttemptsOfStages(): Record<string, number> {
+  const stages = builtinStages(buildStageDeps(loadConfig({ PERFMINE_SCHEDULE: 'false' }), silentLogger));
+  return Object.fromEntries(stages.map((st) => [st.name, st.maxAttempts]));
 }
 
 /** Waits until `n` daemons have registered (they migrate first, one at a time). */

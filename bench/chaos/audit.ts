@@ -6,6 +6,8 @@ export interface AuditInput {
   expected: Array<{ owner: string; name: string; number: number }>;
   budget: Pick<MonitorOptions, 'liveLabels' | 'deathOf' | 'connectionBudget'>;
   now: number;
+  /** Each stage's maxAttempts, from its declaration. */
+  maxAttempts: Record<string, number>;
 }
 
 export interface Audit {
@@ -101,13 +103,14 @@ export async function audit(input: AuditInput): Promise<Audit> {
     const attemptErrors = await q(`
       SELECT stage, outcome, regexp_replace(left(coalesce(error, ''), 160), '\\d+', 'N', 'g') AS error, count(*)::int AS n
       FROM stage_runs WHERE outcome <> 'succeeded' GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 12`);
+    // Counted attempts that did not succeed (rate-limited ones are not counted by the bus).
     const burned = await q(`
-      SELECT x.stage, max(l.max_attempts)::int AS max_attempts, max(x.n)::int AS max_errors_per_row,
-             count(*) FILTER (WHERE x.n >= coalesce(l.max_attempts, 99) - 1)::int AS rows_one_short, count(*)::int AS rows
+      SELECT x.stage, (m.n)::int AS max_attempts, max(x.n)::int AS max_errors_per_row,
+             count(*) FILTER (WHERE x.n >= m.n - 1)::int AS rows_one_short, count(*)::int AS rows
       FROM (SELECT stage, subject_id, count(*) FILTER (WHERE outcome IN ('error', 'failed', 'lease_expired')) AS n
             FROM stage_runs GROUP BY 1, 2) x
-      LEFT JOIN (SELECT DISTINCT stage, max_attempts FROM leases) l ON l.stage = x.stage
-      GROUP BY x.stage ORDER BY x.stage`);
+      JOIN jsonb_each_text($1::jsonb) m(stage, n) ON m.stage = x.stage
+      GROUP BY x.stage, m.n ORDER BY x.stage`, [JSON.stringify(input.maxAttempts)]);
 
     const connections = overBudget(await q(CONNECTIONS_SQL), input.now, input.budget);
     const connectionsAll = await q(`

@@ -41,23 +41,19 @@ export class FaultSchedule {
     this.actions = this.plan().sort((a, b) => a.at - b.at);
   }
 
-  /** Runs the plan until its end (or until `stop` resolves); waits for actions in progress. */
-  async run(stop: Promise<void>): Promise<void> {
-    let stopped = false;
-    void stop.then(() => { stopped = true; });
+  /** Runs the plan to the end of the fault phase, then waits for actions in progress (a restart finishes). */
+  async run(): Promise<void> {
     const { timeline } = this.d;
+    const until = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - timeline.now()) * 1000));
     for (const action of this.actions) {
-      const wait = action.at - timeline.now();
-      if (wait > 0) await Promise.race([new Promise((r) => setTimeout(r, wait * 1000)), stop]);
-      if (stopped) break;
+      await until(action.at);
       const p = Promise.resolve()
         .then(() => action.run())
         .catch((err) => timeline.note(`${action.name} failed: ${(err as Error).message}`));
       this.running.add(p);
       void p.finally(() => this.running.delete(p));
     }
-    const end = this.d.settings.seconds - timeline.now();
-    if (!stopped && end > 0) await Promise.race([new Promise((r) => setTimeout(r, end * 1000)), stop]);
+    await until(this.d.settings.seconds);
     await Promise.all(this.running);
   }
 
@@ -66,8 +62,9 @@ export class FaultSchedule {
     const T = s.seconds;
     const actions: Action[] = [];
 
+    // Over the first half, so scraping meets the kills and restarts and judging has a backlog when the LLM goes down.
     this.d.workload.repos.forEach((_, i) => {
-      actions.push({ at: (i * T) / s.repos, name: `release repository ${i + 1}`, run: () => this.release(i) });
+      actions.push({ at: (i * T) / (2 * s.repos), name: `release repository ${i + 1}`, run: () => this.release(i) });
     });
 
     for (let k = 0; k < s.kills; k++) {

@@ -15,7 +15,7 @@ export interface ChaosRepo {
  * The stand-ins and what they serve: xarray's real merged PRs, split into
  * `repos` repositories (consecutive stretches of its history). A repository
  * becomes findable by code search only when released, so discovery, scraping
- * and judging keep arriving over the fault phase instead of all at the start.
+ * and judging arrive during the fault phase instead of all at the start.
  */
 export class Workload {
   readonly repos: ChaosRepo[];
