@@ -43,9 +43,18 @@ export async function audit(input: AuditInput): Promise<Audit> {
   await client.connect();
   try {
     const q = async <T = any>(text: string, values: unknown[] = []) => (await client.query(text, values)).rows as T[];
+    // Evidence only: a failing query must not cost the run its result line.
+    const maybe = async <T = any>(text: string, values: unknown[] = []): Promise<T[]> => {
+      try {
+        return await q<T>(text, values);
+      } catch (err) {
+        console.error(`bench chaos: evidence query failed: ${(err as Error).message}`);
+        return [];
+      }
+    };
     const expected = JSON.stringify(input.expected);
 
-    const lost = await q(`
+    const lost = await q<{ lost: number } & Record<string, unknown>>(`
       WITH e AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS e(owner text, name text, number int))
       SELECT e.owner || '/' || e.name AS repository, count(*)::int AS lost,
              min(e.number) AS lowest, max(e.number) AS highest,
@@ -88,7 +97,7 @@ export async function audit(input: AuditInput): Promise<Audit> {
       FROM leases WHERE failed_at IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC`);
     const failedRows = failed.reduce((n, f) => n + f.rows, 0);
 
-    const outstanding = await q(`
+    const outstanding = await maybe(`
       SELECT f.stage, f.pending, f.running, f.retrying, f.failed, f.done, f.rate_limited_until,
              (SELECT json_agg(x) FROM (
                 SELECT l.subject_id, l.attempts, l.worker_id, l.retry_at, left(l.last_error, 200) AS last_error
@@ -100,20 +109,20 @@ export async function audit(input: AuditInput): Promise<Audit> {
       WHERE p.is_performance_commit_symbolic AND p.is_performance_commit IS NULL
         AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.stage = 'classify_prs' AND l.subject_id = p.id AND l.failed_at IS NOT NULL)`);
 
-    const attemptErrors = await q(`
+    const attemptErrors = await maybe(`
       SELECT stage, outcome, regexp_replace(left(coalesce(error, ''), 160), '\\d+', 'N', 'g') AS error, count(*)::int AS n
       FROM stage_runs WHERE outcome <> 'succeeded' GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 12`);
     // Counted attempts that did not succeed (rate-limited ones are not counted by the bus).
-    const burned = await q(`
-      SELECT x.stage, (m.n)::int AS max_attempts, max(x.n)::int AS max_errors_per_row,
+    const burned = await maybe(`
+      SELECT x.stage, m.n AS max_attempts, max(x.n)::int AS max_errors_per_row,
              count(*) FILTER (WHERE x.n >= m.n - 1)::int AS rows_one_short, count(*)::int AS rows
       FROM (SELECT stage, subject_id, count(*) FILTER (WHERE outcome IN ('error', 'failed', 'lease_expired')) AS n
             FROM stage_runs GROUP BY 1, 2) x
-      JOIN jsonb_each_text($1::jsonb) m(stage, n) ON m.stage = x.stage
+      JOIN (SELECT key AS stage, value::int AS n FROM jsonb_each_text($1::jsonb)) m ON m.stage = x.stage
       GROUP BY x.stage, m.n ORDER BY x.stage`, [JSON.stringify(input.maxAttempts)]);
 
     const connections = overBudget(await q(CONNECTIONS_SQL), input.now, input.budget);
-    const connectionsAll = await q(`
+    const connectionsAll = await maybe(`
       SELECT application_name, state, backend_type, left(query, 80) AS last_query, count(*)::int AS n
       FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
       GROUP BY 1, 2, 3, 4 ORDER BY 1, 2`);
