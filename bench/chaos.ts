@@ -82,6 +82,10 @@ export async function run(): Promise<void> {
     monitor.start();
     const schedule = new FaultSchedule({
       settings: s, rng, timeline, fleet, pg, workload,
+      judgingBacklog: () => {
+        const judge = monitor.stages.find((st) => st.stage === 'classify_prs');
+        return judge ? judge.pending + judge.retrying : 0;
+      },
       requestDiscovery: async () => {
         await retryWhileDown(() => sql`INSERT INTO discovery_runs (requested_by) VALUES ('sql')`.execute(harness.db));
       },

@@ -7,6 +7,8 @@ import type { ChaosSettings } from './settings.js';
 import type { Timeline } from './timeline.js';
 import type { Workload } from './workload.js';
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 interface Action {
   at: number;
   name: string;
@@ -22,7 +24,12 @@ export interface ScheduleDeps {
   workload: Workload;
   /** Queues a code search (a discovery_runs row), retrying while the database is down. */
   requestDiscovery(): Promise<void>;
+  /** Rows waiting for the judge (pending or retrying), from the latest sample. */
+  judgingBacklog(): number;
 }
+
+/** The LLM outage waits for this many rows to judge, so it hits work (unless that would push it past the phase). */
+const OUTAGE_BACKLOG = 100;
 
 /**
  * The fault phase, planned up front from the seed: repositories released
@@ -79,22 +86,13 @@ export class FaultSchedule {
       actions.push({ at, name: 'postgres restart', run: () => this.d.pg.restart(s.pgDownSeconds) });
     }
 
-    const outageEnd = s.llmOutageAt + s.llmOutageSeconds;
-    if (s.llmOutageSeconds > 0) {
-      const first = s.llmOutageMode === 'http-503' ? 'http-503' : 'refuse';
-      actions.push({ at: s.llmOutageAt, name: 'LLM outage', run: () => this.outage(first) });
-      if (s.llmOutageMode === 'mixed') {
-        actions.push({ at: s.llmOutageAt + s.llmOutageSeconds / 2, name: 'LLM outage (503)', run: () => this.outage('http-503') });
-      }
-      actions.push({ at: outageEnd, name: 'LLM outage end', run: () => this.endOutage() });
-    }
+    if (s.llmOutageSeconds > 0) actions.push({ at: s.llmOutageAt, name: 'LLM outage', run: () => this.llmOutage() });
 
     for (let t = 1; t < T; t += s.githubFaultEverySeconds * rng.between(0.5, 1.5)) {
       const fault = this.githubFault();
       actions.push({ at: t, name: `GitHub ${fault.kind}`, run: () => this.injectGitHub(fault) });
     }
     for (let t = 2; t < T; t += s.llmFaultEverySeconds * rng.between(0.5, 1.5)) {
-      if (s.llmOutageSeconds > 0 && t >= s.llmOutageAt && t < outageEnd) continue;
       const fault = this.llmFault();
       actions.push({ at: t, name: `LLM ${fault.kind}`, run: () => this.injectLlm(fault) });
     }
@@ -107,10 +105,27 @@ export class FaultSchedule {
     await this.d.requestDiscovery();
   }
 
-  private async outage(mode: 'refuse' | 'http-503'): Promise<void> {
+  /**
+   * The whole outage: it starts once there is judging to disrupt (or at the
+   * latest moment that still fits in the phase), `mixed` switches from a
+   * refused port to 503s halfway, and it ends after its length.
+   */
+  private async llmOutage(): Promise<void> {
+    const { settings: s, timeline } = this.d;
+    const latest = Math.max(s.llmOutageAt, s.seconds - s.llmOutageSeconds);
+    while (this.d.judgingBacklog() < OUTAGE_BACKLOG && timeline.now() < latest) await sleep(250);
+    const half = (s.llmOutageSeconds / 2) * 1000;
+    await this.outage(s.llmOutageMode === 'http-503' ? 'http-503' : 'refuse', this.d.judgingBacklog());
+    await sleep(half);
+    if (s.llmOutageMode === 'mixed') await this.outage('http-503', this.d.judgingBacklog());
+    await sleep(half);
+    await this.endOutage();
+  }
+
+  private async outage(mode: 'refuse' | 'http-503', backlog: number): Promise<void> {
     await this.d.workload.llm.startOutage(mode);
     this.count(`llm:outage-${mode}`);
-    this.d.timeline.note(`LLM outage: ${mode}`);
+    this.d.timeline.note(`LLM outage: ${mode} (${backlog} rows waiting for the judge)`);
   }
 
   private async endOutage(): Promise<void> {
@@ -154,6 +169,7 @@ export class FaultSchedule {
   }
 
   private injectLlm(fault: LlmFault): void {
+    if (this.d.workload.llm.outage) return; // nothing gets through now; it would only pile up for afterwards
     this.d.workload.llm.inject(fault);
     this.count(`llm:${fault.kind}`);
     this.d.timeline.note(`LLM fault ${JSON.stringify(fault)}`);

@@ -13,6 +13,7 @@ export interface ChaosSettings {
   kills: number;
   pgRestarts: number;
   pgDownSeconds: number;
+  /** The outage starts here or later: once 100 rows wait for the judge, or when it would no longer fit in the phase. */
   llmOutageAt: number;
   llmOutageSeconds: number;
   /** refuse: the port is closed; http-503: 503 to everything; mixed: refuse for the first half, then 503. */
