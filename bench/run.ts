@@ -6,6 +6,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   bus: () => import('./bus.js').then((m) => m.run()),
   discover: () => import('./discover.js').then((m) => m.run()),
   judge: () => import('./judge.js').then((m) => m.run()),
+  chaos: () => import('./chaos.js').then((m) => m.run()),
   'measure-fidelity': () => import('./measure-fidelity.js').then((m) => m.run()),
 };
 

@@ -27,9 +27,12 @@ import {
   servedResults,
   type PRQuery,
 } from './search.js';
+import { encodePayload, TextCorruptor } from './corrupt-text.js';
+import { FaultQueue, faultReply, isReplyFault, PRIMARY_LIMIT_MESSAGE } from './faults.js';
 import type {
+  Corruption,
   Fault,
-  FaultKind,
+  FaultStats,
   StandinIssue,
   StandinOptions,
   StandinPR,
@@ -38,8 +41,11 @@ import type {
 } from './types.js';
 
 export type {
+  Corruption,
+  CorruptionKind,
   Fault,
   FaultKind,
+  FaultStats,
   StandinFile,
   StandinIssue,
   StandinOptions,
@@ -53,20 +59,6 @@ export { loadPRsFromJsonl } from './data.js';
 const SEARCH_CAP = 1000;
 const DOCS = 'https://docs.github.com/rest';
 const WEB = 'https://github.com';
-const FAULT_KINDS: FaultKind[] = [
-  'secondary-403',
-  'secondary-429',
-  'primary-403',
-  'http-502',
-  'graphql-rate-limited',
-  'truncate',
-];
-const PRIMARY_LIMIT_MESSAGE = 'API rate limit exceeded for user ID 1.';
-const SECONDARY_LIMIT_BODY = {
-  message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
-  documentation_url:
-    'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits',
-};
 /** What an unconfigured (no `tokens`) stand-in reports: plenty, never spent. */
 const UNLIMITED = 5000;
 
@@ -123,18 +115,14 @@ interface IndexedPR {
   created: number;
 }
 
-interface QueuedFault {
-  fault: Required<Fault>;
-  left: number;
-}
-
 const notFound = (): Reply => ({ status: 404, body: { message: 'Not Found', documentation_url: DOCS } });
 
 export class GitHubStandin {
   readonly url: string;
   private readonly repos = new Map<string, RepoRecord>();
   private readonly quotas = new Map<string, Quota>();
-  private faults: QueuedFault[] = [];
+  private readonly faults = new FaultQueue();
+  private readonly corruptor = new TextCorruptor();
   private counts: StandinStats = { total: 0, byRoute: {}, byToken: {} };
   /** All PRs sorted as search returns them; rebuilt lazily after addPRs. */
   private index: IndexedPR[] | null = null;
@@ -215,16 +203,24 @@ export class GitHubStandin {
     this.ensureRepo(repository).diffStatus.set(number, status);
   }
 
+  /** Queues a fault for the next matching request(s) (see Fault and faults.ts). */
   inject(fault: Fault): void {
-    if (!FAULT_KINDS.includes(fault?.kind)) throw new Error(`unknown fault kind ${JSON.stringify(fault?.kind)}`);
-    const full: Required<Fault> = {
-      kind: fault.kind,
-      times: Math.max(1, fault.times ?? 1),
-      retryAfterSeconds: fault.retryAfterSeconds ?? 1,
-      match: fault.match ?? 'any',
-      drop: fault.drop ?? 1,
-    };
-    this.faults.push({ fault: full, left: full.times });
+    this.faults.inject(fault);
+  }
+
+  /** Drops queued faults and ends the requests `timeout` faults are holding (unanswered). */
+  clearFaults(): void {
+    this.faults.clear();
+  }
+
+  /** Corrupts the title and body of the chosen PRs from now on (null: serve them intact again). */
+  corrupt(corruption: Corruption | null): void {
+    this.corruptor.set(corruption);
+  }
+
+  /** What the faults did so far. */
+  get faultStats(): FaultStats {
+    return { byKind: this.faults.hitsByKind(), corruptedPRs: this.corruptor.servedCount };
   }
 
   /** A snapshot of the request counters. */
@@ -239,6 +235,7 @@ export class GitHubStandin {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.faults.clear();
     await closeNow(this.server);
   }
 
@@ -311,6 +308,19 @@ export class GitHubStandin {
       }
       return { status: 201, body: { queued: this.faults.length } };
     }
+    if (method === 'POST' && pathname === '/_standin/faults/clear') {
+      this.clearFaults();
+      return { status: 200, body: { ok: true } };
+    }
+    if (method === 'POST' && pathname === '/_standin/corrupt') {
+      try {
+        this.corrupt(JSON.parse(raw || 'null') as Corruption | null);
+      } catch (err) {
+        return { status: 400, body: { message: (err as Error).message } };
+      }
+      return { status: 200, body: { ok: true } };
+    }
+    if (method === 'GET' && pathname === '/_standin/faults') return { status: 200, body: this.faultStats };
     return notFound();
   }
 
@@ -347,11 +357,12 @@ export class GitHubStandin {
     }
 
     const quota = this.quota(token);
-    const fault = this.takeFault(route);
-    if (fault && fault.kind !== 'truncate') {
-      this.send(res, faultReply(fault, route), { ...requestId, ...rateHeaders(route.resource, quota) });
+    const fault = this.faults.take(route);
+    if (fault && isReplyFault(fault)) {
+      this.send(res, faultReply(fault), { ...requestId, ...rateHeaders(route.resource, quota) });
       return;
     }
+    if (fault?.kind === 'timeout' && !(await this.faults.hold(fault, res))) return;
 
     if (tokens && !route.free) {
       if (quota.used >= quota.limit) {
@@ -362,17 +373,17 @@ export class GitHubStandin {
     }
 
     const reply = bodyOk
-      ? route.handle({ url, body, drop: fault?.drop ?? 0, quota })
+      ? route.handle({ url, body, drop: fault?.kind === 'truncate' ? fault.drop : 0, quota })
       : { status: 400, body: { message: 'Problems parsing JSON', documentation_url: DOCS } };
     this.send(res, reply, { ...requestId, ...rateHeaders(route.resource, quota) });
   }
 
   private send(res: ServerResponse, reply: Reply, headers: Record<string, string> = {}): void {
     const text = typeof reply.body === 'string';
-    const payload = text ? (reply.body as string) : JSON.stringify(reply.body);
+    const payload = encodePayload(text ? (reply.body as string) : JSON.stringify(reply.body));
     res.writeHead(reply.status, {
       'content-type': text ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8',
-      'content-length': String(Buffer.byteLength(payload)),
+      'content-length': String(payload.length),
       ...headers,
       ...reply.headers,
     });
@@ -392,15 +403,6 @@ export class GitHubStandin {
       this.quotas.set(token, q);
     }
     return q;
-  }
-
-  /** Consumes one use of the first queued fault that applies to this request. */
-  private takeFault(route: Route): Required<Fault> | undefined {
-    const i = this.faults.findIndex(({ fault }) => faultApplies(fault, route));
-    if (i < 0) return undefined;
-    const queued = this.faults[i];
-    if (--queued.left <= 0) this.faults.splice(i, 1);
-    return queued.fault;
   }
 
   // ---------------------------------------------------------------- routing
@@ -530,7 +532,7 @@ export class GitHubStandin {
         hasPreviousPage: start > 0,
         startCursor: page.length ? encodeCursor(start + 1) : null,
       },
-      nodes: shown.map((e) => graphqlNode(e.pr, typename)),
+      nodes: shown.map((e) => graphqlNode(this.corruptor.apply(e.pr), typename)),
     };
   }
 
@@ -687,8 +689,10 @@ export class GitHubStandin {
     return { status: 200, body: listing };
   }
 
+  /** The PR as served (corrupted when chosen, see corrupt()). */
   private findPR(owner: string, name: string, n: number): StandinPR | undefined {
-    return this.findRepo(owner, name)?.prs.get(n);
+    const pr = this.findRepo(owner, name)?.prs.get(n);
+    return pr && this.corruptor.apply(pr);
   }
 
   private pull(owner: string, name: string, n: number): Reply {
@@ -732,7 +736,8 @@ export class GitHubStandin {
 
   private issueJson(rec: RepoRecord, n: number) {
     const issue = rec.issues.get(n);
-    const pr = rec.prs.get(n);
+    const stored = rec.prs.get(n);
+    const pr = stored && this.corruptor.apply(stored);
     if (!issue && !pr) return undefined;
     const full = fullName(rec);
     const isPR = pr !== undefined || issue?.isPullRequest === true;
@@ -891,47 +896,6 @@ function prMatches(q: PRQuery, e: IndexedPR): boolean {
     if (!q.words.every((w) => text.includes(w))) return false;
   }
   return true;
-}
-
-function faultApplies(fault: Required<Fault>, route: Route): boolean {
-  if (fault.match !== 'any' && fault.match !== route.category) return false;
-  // These two only make sense for some requests; others pass them by.
-  if (fault.kind === 'truncate') return route.truncatable === true;
-  if (fault.kind === 'graphql-rate-limited') return route.category === 'graphql';
-  return true;
-}
-
-function faultReply(fault: Required<Fault>, route: Route): Reply {
-  const wait = fault.retryAfterSeconds;
-  const drained = (): Record<string, string> => ({
-    'x-ratelimit-remaining': '0',
-    'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + wait),
-  });
-  switch (fault.kind) {
-    case 'secondary-403':
-    case 'secondary-429':
-      return {
-        status: fault.kind === 'secondary-403' ? 403 : 429,
-        body: SECONDARY_LIMIT_BODY,
-        headers: { 'retry-after': String(wait) },
-      };
-    case 'primary-403':
-      return {
-        status: 403,
-        body: { message: PRIMARY_LIMIT_MESSAGE, documentation_url: `${DOCS}/overview/rate-limits-for-the-rest-api` },
-        headers: drained(),
-      };
-    case 'http-502':
-      return { status: 502, body: { message: 'Server Error' } };
-    case 'graphql-rate-limited':
-      return {
-        status: 200,
-        body: { data: null, errors: [{ type: 'RATE_LIMITED', message: PRIMARY_LIMIT_MESSAGE }] },
-        headers: drained(),
-      };
-    default:
-      throw new Error(`fault ${fault.kind} is not a reply (route ${route.key})`);
-  }
 }
 
 /** The answer once a token's quota is spent: 403 for REST/search, a RATE_LIMITED error for GraphQL. */

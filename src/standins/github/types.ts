@@ -60,20 +60,57 @@ export type FaultKind =
   | 'secondary-403'
   | 'secondary-429'
   | 'primary-403'
+  | 'http-500'
   | 'http-502'
+  | 'http-503'
+  | 'http-504'
   | 'graphql-rate-limited'
-  | 'truncate';
+  | 'truncate'
+  | 'timeout';
 
 export interface Fault {
   kind: FaultKind;
   /** How many matching requests it hits; default 1. */
   times?: number;
+  /** Hits every matching request for this long after it is injected, instead of `times` requests. */
+  durationMs?: number;
   /** retry-after / reset distance; default 1. */
   retryAfterSeconds?: number;
   /** Which requests it hits; default 'any'. */
   match?: 'graphql' | 'rest' | 'search' | 'any';
   /** truncate: how many items to drop; default 1. */
   drop?: number;
+  /** timeout: how long the request is held; absent = never answered (until the client gives up, clearFaults() or close()). */
+  delayMs?: number;
+  /** timeout: after the delay, answer as usual ('answer', default) or drop the connection unanswered ('reset'). */
+  after?: 'answer' | 'reset';
+}
+
+/** Ways a PR's title and body can be broken on the wire. */
+export type CorruptionKind =
+  /** A NUL character (`\u0000` in JSON): valid JSON, but PostgreSQL text refuses it. */
+  | 'nul'
+  /** Raw bytes that are not UTF-8 (0xFF, 0xC3 0x28) in the HTTP body itself. */
+  | 'invalid-utf8'
+  /** A lone surrogate escape (`\ud800`) in the JSON: decodes to a string PostgreSQL refuses. */
+  | 'lone-surrogate';
+
+export interface Corruption {
+  /** Default: all three, spread over the chosen PRs. */
+  kinds?: CorruptionKind[];
+  /** Share (0..1) of PRs whose title and body are corrupted, chosen by a hash of repository and number. */
+  fraction?: number;
+  /** These PR numbers are corrupted too (in any repository, or only in `repository`). */
+  numbers?: number[];
+  /** Only PRs of this "owner/name". */
+  repository?: string;
+}
+
+export interface FaultStats {
+  /** Requests each fault kind answered (or held, or shortened). */
+  byKind: Partial<Record<FaultKind, number>>;
+  /** Distinct PRs served with corrupted text at least once. */
+  corruptedPRs: number;
 }
 
 export interface StandinOptions {

@@ -4,7 +4,8 @@
  * model list), so the real `openai` client can be exercised without the
  * network. Answers are deterministic functions of the prompt (see answers.ts);
  * usage is counted with cl100k_base like perfmine's own token limits, and
- * faults (429s, 500s, bad answers, slowness) can be queued.
+ * faults (429s, 5xx, bad answers, slowness, total outages) can be injected
+ * (see faults.ts).
  */
 import { closeNow, listenOnLoopback } from '../loopback.js';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -18,21 +19,11 @@ import {
   taskOf,
   type ChatMessage,
 } from './answers.js';
+import { errorReply, faultReply, LlmFaults, outageReply, type LlmFault, type OutageMode, type Reply } from './faults.js';
 
 export { answerFor, categoryFor, difficultyFor, matchedKeywords, taskOf } from './answers.js';
 export type { ChatMessage, LlmTask } from './answers.js';
-
-export type LlmFaultKind = 'rate-limit-429' | 'quota-429' | 'malformed' | 'invalid-label' | 'slow' | 'server-500';
-
-export interface LlmFault {
-  kind: LlmFaultKind;
-  /** How many chat completion requests it applies to; default 1. */
-  times?: number;
-  /** `rate-limit-429`: the `retry-after` header; default 1. */
-  retryAfterSeconds?: number;
-  /** `slow`: how long to wait before answering; default 2000. */
-  delayMs?: number;
-}
+export type { LlmFault, LlmFaultKind, OutageMode } from './faults.js';
 
 export interface LlmStandinOptions {
   /** Default 0: any free port. */
@@ -63,37 +54,6 @@ const MODELS_CREATED = 1_700_000_000;
 /** OpenAI's chat format overhead per message, as the brief's usage formula counts it. */
 const TOKENS_PER_MESSAGE = 4;
 
-const FAULT_KINDS: readonly LlmFaultKind[] = [
-  'rate-limit-429',
-  'quota-429',
-  'malformed',
-  'invalid-label',
-  'slow',
-  'server-500',
-];
-
-interface Reply {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
-
-interface QueuedFault {
-  fault: Required<LlmFault>;
-  left: number;
-}
-
-/** OpenAI's error envelope. */
-function errorReply(
-  status: number,
-  message: string,
-  type: string,
-  code: string | null = null,
-  param: string | null = null,
-): Reply {
-  return { status, body: { error: { message, type, param, code } } };
-}
-
 const badRequest = (message: string, param: string | null = null, code: string | null = null): Reply =>
   errorReply(400, message, 'invalid_request_error', code, param);
 
@@ -104,7 +64,7 @@ function emptyStats(): LlmStats {
 export class LlmStandin {
   /** What OpenAI's `baseURL` expects: `http://127.0.0.1:PORT/v1`. */
   readonly url: string;
-  private faults: QueuedFault[] = [];
+  private readonly faults: LlmFaults;
   private counts: LlmStats = emptyStats();
   private completionSeq = 0;
   private requestSeq = 0;
@@ -112,10 +72,11 @@ export class LlmStandin {
 
   private constructor(
     private readonly server: http.Server,
-    port: number,
+    private readonly port: number,
     private readonly opts: LlmStandinOptions,
   ) {
     this.url = `http://127.0.0.1:${port}/v1`;
+    this.faults = new LlmFaults({ stop: () => this.stopListening(), resume: () => this.listenAgain() });
   }
 
   static async start(opts: LlmStandinOptions = {}): Promise<LlmStandin> {
@@ -127,16 +88,35 @@ export class LlmStandin {
 
   /** Queues a fault for the next chat completion request(s), after any already queued. */
   inject(fault: LlmFault): void {
-    if (!FAULT_KINDS.includes(fault.kind)) throw new Error(`unknown LLM fault kind: ${String(fault.kind)}`);
-    const full: Required<LlmFault> = {
-      kind: fault.kind,
-      times: fault.times ?? 1,
-      retryAfterSeconds: fault.retryAfterSeconds ?? 1,
-      delayMs: fault.delayMs ?? 2000,
-    };
-    if (!Number.isInteger(full.times) || full.times < 1) throw new Error(`fault times must be a positive integer`);
-    if (!(full.retryAfterSeconds >= 0) || !(full.delayMs >= 0)) throw new Error(`fault durations must be >= 0`);
-    this.faults.push({ fault: full, left: full.times });
+    this.faults.inject(fault);
+  }
+
+  /** Drops queued faults (an outage goes on until endOutage()). */
+  clearFaults(): void {
+    this.faults.clear();
+  }
+
+  /**
+   * A total outage until endOutage() or `durationMs`: `refuse` stops listening
+   * (connections refused) and listens again on the same port afterwards;
+   * `http-503` answers every request with a 503.
+   */
+  startOutage(mode: OutageMode, durationMs?: number): Promise<void> {
+    return this.faults.startOutage(mode, durationMs);
+  }
+
+  endOutage(): Promise<void> {
+    return this.faults.endOutage();
+  }
+
+  /** The outage in progress, if any. */
+  get outage(): OutageMode | null {
+    return this.faults.outage;
+  }
+
+  /** Requests hit per fault kind, outages started (`outage-<mode>`) and requests answered by an outage. */
+  get faultStats(): Record<string, number> {
+    return this.faults.hitsByKind();
   }
 
   get stats(): LlmStats {
@@ -150,7 +130,34 @@ export class LlmStandin {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await closeNow(this.server);
+    this.faults.dispose();
+    if (this.server.listening) await closeNow(this.server);
+  }
+
+  /** A `refuse` outage begins: no new connections, open ones reset. */
+  private stopListening(): Promise<void> {
+    return this.server.listening ? closeNow(this.server) : Promise.resolve();
+  }
+
+  /** A `refuse` outage ends: the same port again, so clients need no new URL. */
+  private async listenAgain(): Promise<void> {
+    if (this.closed || this.server.listening) return;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await new Promise<void>((resolve, reject) => {
+          this.server.once('error', reject);
+          this.server.listen(this.port, '127.0.0.1', () => {
+            this.server.off('error', reject);
+            resolve();
+          });
+        });
+        return;
+      } catch (err) {
+        // The port lingers for a moment after close on some systems.
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 50) throw err;
+        await delay(100);
+      }
+    }
   }
 
   // ---------------------------------------------------------------- HTTP plumbing
@@ -167,6 +174,11 @@ export class LlmStandin {
       const url = new URL(req.url ?? '/', this.url);
       const raw = await readBody(req);
       if (this.opts.latencyMs && !(await sleep(this.opts.latencyMs, gone.signal))) return;
+      if (this.faults.outage === 'http-503') {
+        this.faults.countOutageReply();
+        send(res, outageReply(), requestId);
+        return;
+      }
       const reply = this.authorize(req) ?? (await this.route(req.method ?? 'GET', url.pathname, raw, gone.signal));
       if (reply) send(res, reply, requestId);
     } catch (err) {
@@ -222,33 +234,10 @@ export class LlmStandin {
     const { model, messages, maxTokens } = parsed;
 
     // Faults apply to well-formed requests only: they stand for what the service does to a valid call.
-    const fault = this.takeFault();
-    switch (fault?.kind) {
-      case 'rate-limit-429': {
-        const reply = errorReply(429, 'Rate limit reached for requests', 'requests', 'rate_limit_exceeded');
-        const seconds = fault.retryAfterSeconds;
-        reply.headers = {
-          'retry-after': String(Math.ceil(seconds)),
-          'retry-after-ms': String(Math.round(seconds * 1000)),
-          'x-ratelimit-remaining-requests': '0',
-        };
-        return reply;
-      }
-      case 'quota-429':
-        return errorReply(
-          429,
-          'You exceeded your current quota, please check your plan and billing details.',
-          'insufficient_quota',
-          'insufficient_quota',
-        );
-      case 'server-500':
-        return errorReply(500, 'The server had an error while processing your request.', 'server_error');
-      case 'slow':
-        if (!(await sleep(fault.delayMs, gone))) return null;
-        break;
-      default:
-        break;
-    }
+    const fault = this.faults.take();
+    const failed = fault && faultReply(fault);
+    if (failed) return failed;
+    if (fault?.kind === 'slow' && !(await sleep(fault.delayMs, gone))) return null;
 
     let content =
       fault?.kind === 'malformed'
@@ -299,13 +288,6 @@ export class LlmStandin {
     };
   }
 
-  /** The head of the fault queue, consuming one of its `times`. */
-  private takeFault(): Required<LlmFault> | null {
-    const head = this.faults[0];
-    if (!head) return null;
-    if (--head.left <= 0) this.faults.shift();
-    return head.fault;
-  }
 }
 
 // ---------------------------------------------------------------- helpers
