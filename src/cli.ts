@@ -71,7 +71,7 @@ program.command('daemon')
   .option('--exit-when-idle', 'stop once nothing is pending, retrying or running (for scripts)')
   .action(async (opts: { stages?: string[]; exitWhenIdle?: boolean }) => {
     const { config, log } = settings();
-    const db = await openDatabase(config, log, { migrate: true });
+    const db = await openDatabase(config, log, { migrate: true, waitMs: config.PERFMINE_DB_WAIT_S * 1000 });
     if (db.embedded) process.stderr.write(`perfmine: embedded PostgreSQL is running; inspect progress with:\n  ${db.psql}\n`);
     const deps = buildStageDeps(config, log);
     const all = builtinStages(deps);

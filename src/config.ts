@@ -30,6 +30,7 @@ const schema = z.object({
   PERFMINE_BREAKER_MAX_S: int(1).default(300),
   PERFMINE_HOST_ID: z.string().min(1).optional(),
   PERFMINE_STATEMENT_TIMEOUT_MS: int(0).default(300_000),
+  PERFMINE_DB_WAIT_S: int(0).default(120),
   PERFMINE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PERFMINE_LOG_PRETTY: bool.optional(),
   GITHUB_TOKEN: z.string().min(1).optional(),

@@ -18,9 +18,10 @@ export interface OpenDatabase extends Connection {
  * otherwise. close() stops the embedded server only when no other client is
  * connected to it.
  */
-export async function openDatabase(config: Config, log: Logger, opts: { migrate?: boolean } = {}): Promise<OpenDatabase> {
+export async function openDatabase(config: Config, log: Logger, opts: { migrate?: boolean; waitMs?: number } = {}): Promise<OpenDatabase> {
   let url = config.DATABASE_URL;
   let server: EmbeddedServer | undefined;
+  if (url && opts.waitMs) await waitForServer(url, opts.waitMs, log);
   if (!url) {
     server = await startEmbeddedPostgres(config.PERFMINE_DATA_DIR, config.PERFMINE_EMBEDDED_PG_PORT);
     if (server.startedHere) log.info({ dataDir: server.dataDir, port: server.port }, 'no DATABASE_URL: started embedded PostgreSQL');
@@ -73,5 +74,19 @@ export function withoutPassword(url: string): string {
     return u.toString();
   } catch {
     return url.replace(/(\/\/[^:/@\s]+):[^@\s]*@/, '$1@');
+  }
+}
+
+/**
+ * A daemon started while its database restarts (a supervisor restarting
+ * everything at once) waits for it rather than exiting: it tries again with
+ * backoff for up to `waitMs`.
+ */
+export async function waitForServer(url: string, waitMs: number, log: Logger): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (let attempt = 0; !(await serverAnswers(url, 2000)); attempt++) {
+    if (Date.now() >= deadline) throw new Error(`PostgreSQL did not answer within ${Math.round(waitMs / 1000)} s`);
+    if (attempt === 0) log.warn({ waitS: Math.round(waitMs / 1000) }, 'PostgreSQL does not answer yet; waiting for it');
+    await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
   }
 }
