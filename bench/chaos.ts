@@ -69,7 +69,8 @@ export async function run(): Promise<void> {
 
     const deathOf = (label: string) => fleet.deathOf(label);
     const liveLabels = () => fleet.live().map((d) => d.label);
-    const connectionBudget = s.pool + 1;
+    // Each daemon: its handlers' pool, the bus's own pool of 4, and one LISTEN connection.
+    const connectionBudget = s.pool + 4 + 1;
     const monitor = new Monitor({
       url: pg.url(), timeline, deathOf, liveLabels, connectionBudget, silentAfterSeconds: 30,
       databaseBackAt: () => pg.backAt,

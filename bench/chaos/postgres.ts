@@ -26,6 +26,7 @@ export class ChaosPostgres {
   static async start(runDir: string, timeline: Timeline): Promise<ChaosPostgres> {
     const pg = new ChaosPostgres(path.join(runDir, 'pg-data'), await freePort(), timeline);
     pg.server = await startEmbeddedPostgres(pg.dataDir, pg.port, { persistent: true });
+    pg.adminUrlOfServer = pg.server.adminUrl;
     await pg.server.urlFor(CHAOS_DATABASE);
     return pg;
   }
@@ -34,13 +35,22 @@ export class ChaosPostgres {
     return this.server !== undefined;
   }
 
+  /** The server's own URL (its password is generated and kept in its data directory, and stays the same across restarts). */
+  private baseUrl(database: string): string {
+    const u = new URL(this.adminUrlOfServer);
+    u.pathname = `/${database}`;
+    return u.toString();
+  }
+
+  private adminUrlOfServer = '';
+
   get adminUrl(): string {
-    return `postgres://postgres:perfmine@127.0.0.1:${this.port}/postgres`;
+    return this.baseUrl('postgres');
   }
 
   /** The benchmark database; `applicationName` names the connections in pg_stat_activity. */
   url(applicationName?: string): string {
-    const base = `postgres://postgres:perfmine@127.0.0.1:${this.port}/${CHAOS_DATABASE}`;
+    const base = this.baseUrl(CHAOS_DATABASE);
     return applicationName ? `${base}?application_name=${encodeURIComponent(applicationName)}` : base;
   }
 

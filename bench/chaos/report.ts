@@ -71,7 +71,7 @@ export function printEvidence(
     for (const o of a.evidence.outstanding) out(`  ${json(o)}`);
   }
   if (a.leaked_connections || monitor.connectionPeak) {
-    out('\nConnections over budget at the end (application_name = daemon label; budget = pool + 1 LISTEN):');
+    out('\nConnections over budget at the end (application_name = daemon label; budget = pool + 4 bus + 1 LISTEN):');
     for (const c of a.evidence.connections.detail) out(`  ${json(c)}`);
     out('  all sessions at the end:');
     for (const c of a.evidence.connections_all) out(`    ${json(c)}`);
