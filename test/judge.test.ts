@@ -252,7 +252,13 @@ describe('judge: stage 3', () => {
     await startDaemon({ OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1` }, true);
     await addRepo(t.db, 'acme/lib');
     await new Promise((r) => setTimeout(r, 4000)); // several breaker openings and probes
-    const f = (await sql<any>`SELECT pending, running, retrying, failed, pause_reason FROM funnel WHERE stage = 'classify_prs'`.execute(t.db)).rows[0];
+    // Between an opening and the next probe the pause may have just ended: look while it holds.
+    let f: any;
+    for (let i = 0; i < 100; i++) {
+      f = (await sql<any>`SELECT pending, running, retrying, failed, pause_reason FROM funnel WHERE stage = 'classify_prs'`.execute(t.db)).rows[0];
+      if (f.pause_reason) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     expect(f.failed).toBe(0);
     expect(Number(f.pending) + Number(f.retrying) + Number(f.running)).toBe(3);
     expect(f.pause_reason).toMatch(/^llm: service down \(.*unreachable/);
