@@ -348,6 +348,32 @@ describe('REST', () => {
     });
   });
 
+  it('pages comments and timelines with Link headers; refuses withheld issues; faults can target one route', async () => {
+    gh.addIssue('pydata/xarray', { number: 90010, title: 'long thread', body: 'slow', comments: Array.from({ length: 75 }, (_, i) => `c${i + 1}`) });
+    for (let n = 90011; n < 90046; n++) gh.addIssue('pydata/xarray', { number: n, title: `m${n}`, body: `me too, see pydata/xarray#90010` });
+
+    const first = await octokit.rest.issues.listComments({ owner: 'pydata', repo: 'xarray', issue_number: 90010 });
+    expect(first.data).toHaveLength(30); // GitHub's default page size
+    expect(first.headers.link).toMatch(/page=2>; rel="next"/);
+    const all = await octokit.paginate(octokit.rest.issues.listComments, { owner: 'pydata', repo: 'xarray', issue_number: 90010, per_page: 50 });
+    expect(all.map((c) => c.body)).toEqual(Array.from({ length: 75 }, (_, i) => `c${i + 1}`));
+    const events = await octokit.paginate(octokit.rest.issues.listEventsForTimeline, { owner: 'pydata', repo: 'xarray', issue_number: 90010, per_page: 20 });
+    expect(events.map((e: any) => e.source.issue.number)).toEqual(Array.from({ length: 35 }, (_, i) => 90011 + i));
+
+    gh.setIssueStatus('pydata/xarray', 90010, 410);
+    for (const call of [
+      octokit.rest.issues.get({ owner: 'pydata', repo: 'xarray', issue_number: 90010 }),
+      octokit.rest.issues.listComments({ owner: 'pydata', repo: 'xarray', issue_number: 90010 }),
+    ]) await expect(call).rejects.toMatchObject({ status: 410 });
+    gh.setIssueStatus('pydata/xarray', 90010, null);
+
+    gh.inject({ kind: 'truncate', route: 'rest:issues/comments', drop: 5 });
+    const short = await octokit.rest.issues.get({ owner: 'pydata', repo: 'xarray', issue_number: 90010 });
+    expect(short.status).toBe(200); // the fault waits for its route
+    const cut = await octokit.rest.issues.listComments({ owner: 'pydata', repo: 'xarray', issue_number: 90010, per_page: 100 });
+    expect(cut.data).toHaveLength(70);
+  });
+
   it('answers /rate_limit and 404 for unknown routes', async () => {
     const { data } = await octokit.rest.rateLimit.get();
     expect(data.resources.core.remaining).toBeGreaterThan(0);

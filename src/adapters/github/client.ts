@@ -7,6 +7,7 @@ import type { Logger } from '../../log.js';
 import { cleanText } from '../../domain/clean.js';
 import type { ChangedFile } from '../../domain/pr.js';
 import { DECIDED_DIFF_STATUSES } from '../../domain/judge.js';
+import type { CrossReference, IssueHead } from '../../domain/linked-issues.js';
 import { ServiceHealth } from '../service-health.js';
 import { classifyGitHubFailure, describeGitHubFailure, httpStatus } from './failures.js';
 import { MERGED_PRS_QUERY, type MergedPRsPage } from './queries.js';
@@ -264,6 +265,73 @@ export class GitHubClient {
     });
   }
 
+  /**
+   * An issue's title and body, and whether the number is a pull request
+   * (GitHub numbers both alike). 404/410/451 (missing, deleted or issues
+   * turned off, withheld) come back as the status: the caller skips the issue.
+   */
+  async issue(owner: string, name: string, number: number, signal?: AbortSignal): Promise<IssueHead | { status: number }> {
+    return this.call(`GET /repos/${owner}/${name}/issues/${number}`, signal, async (kit, request) => {
+      try {
+        const { data } = await kit.rest.issues.get({ owner, repo: name, issue_number: number, request });
+        return { title: cleanText(data.title ?? ''), body: cleanText(data.body ?? null), isPullRequest: !!data.pull_request };
+      } catch (err) {
+        const code = httpStatus(err);
+        if (code !== undefined && SKIPPED_ISSUE_STATUSES.has(code)) return { status: code };
+        throw err;
+      }
+    });
+  }
+
+  /** Every comment of an issue (or PR conversation), oldest first, all pages; none when the issue is gone (404/410/451). */
+  async issueComments(owner: string, name: string, number: number, signal?: AbortSignal): Promise<{ comments: string[]; pages: number }> {
+    return this.call(`GET /repos/${owner}/${name}/issues/${number}/comments`, signal, async (kit, request) => {
+      const comments: string[] = [];
+      let pages = 0;
+      try {
+        for (let page = 1; page <= MAX_LIST_PAGES; page++) {
+          pages++;
+          const { data, headers } = await kit.rest.issues.listComments({ owner, repo: name, issue_number: number, per_page: 100, page, request });
+          for (const c of data) if (c.body) comments.push(cleanText(c.body));
+          if (!hasNextPage(headers.link)) break;
+        }
+      } catch (err) {
+        const code = httpStatus(err);
+        if (code !== undefined && SKIPPED_ISSUE_STATUSES.has(code)) return { comments: [], pages };
+        throw err;
+      }
+      return { comments, pages };
+    });
+  }
+
+  /**
+   * The issues and PRs whose text refers to this issue or PR: the
+   * `cross-referenced` events of its timeline, every page. An item of another
+   * repository keeps its own owner and name.
+   */
+  async issueCrossReferences(owner: string, name: string, number: number, signal?: AbortSignal): Promise<{ refs: CrossReference[]; pages: number }> {
+    return this.call(`GET /repos/${owner}/${name}/issues/${number}/timeline`, signal, async (kit, request) => {
+      const refs: CrossReference[] = [];
+      let pages = 0;
+      try {
+        for (let page = 1; page <= MAX_LIST_PAGES; page++) {
+          pages++;
+          const { data, headers } = await kit.rest.issues.listEventsForTimeline({ owner, repo: name, issue_number: number, per_page: 100, page, request });
+          for (const event of data as TimelineEvent[]) {
+            const ref = crossReference(event, owner, name);
+            if (ref) refs.push(ref);
+          }
+          if (!hasNextPage(headers.link)) break;
+        }
+      } catch (err) {
+        const code = httpStatus(err);
+        if (code !== undefined && SKIPPED_ISSUE_STATUSES.has(code)) return { refs: [], pages };
+        throw err;
+      }
+      return { refs, pages };
+    });
+  }
+
   /** One page of code search results (GitHub serves at most 10 pages of 100). */
   async codeSearch(q: string, page: number, signal?: AbortSignal): Promise<{ total: number; hits: CodeSearchHit[] }> {
     const { data } = await this.call(`code search ${q} (page ${page})`, signal,
@@ -276,6 +344,32 @@ export class GitHubClient {
       })),
     };
   }
+}
+
+/** An issue GitHub will not give: gone (404), deleted or issues turned off (410), withheld for legal reasons (451). */
+export const SKIPPED_ISSUE_STATUSES = new Set([404, 410, 451]);
+/** Pages of 100 read at most from one list (comments, timeline): 5,000 items. */
+const MAX_LIST_PAGES = 50;
+
+function hasNextPage(link: string | undefined): boolean {
+  return /rel="next"/.test(link ?? '');
+}
+
+/** The fields of a timeline event we read (octokit's union type is wider than useful here). */
+interface TimelineEvent {
+  event?: string;
+  source?: { type?: string; issue?: { number?: number; pull_request?: unknown; repository?: { name?: string; owner?: { login?: string } }; repository_url?: string } };
+}
+
+/** A `cross-referenced` event's source as a reference, or null for any other event. */
+function crossReference(event: TimelineEvent, owner: string, name: string): CrossReference | null {
+  if (event.event !== 'cross-referenced') return null;
+  const issue = event.source?.issue;
+  if (!issue || typeof issue.number !== 'number') return null;
+  const fromUrl = /\/repos\/([^/]+)\/([^/]+)$/.exec(issue.repository_url ?? '');
+  const refOwner = issue.repository?.owner?.login ?? fromUrl?.[1] ?? owner;
+  const refName = issue.repository?.name ?? fromUrl?.[2] ?? name;
+  return { owner: refOwner, name: refName, number: issue.number, isPullRequest: !!issue.pull_request };
 }
 
 /** The host of a URL, never its user or password. */

@@ -37,6 +37,8 @@ const SERVER_ERROR_MESSAGES: Record<number, string> = {
 /** The parts of a routed request that decide which faults hit it. */
 export interface FaultTarget {
   category: 'graphql' | 'search' | 'rest';
+  /** The route's stats key, e.g. `rest:issues/comments`. */
+  key?: string;
   /** A list page that a `truncate` fault can shorten. */
   truncatable?: boolean;
 }
@@ -56,6 +58,7 @@ export interface ArmedFault {
   until: number | null;
   retryAfterSeconds: number;
   match: 'graphql' | 'rest' | 'search' | 'any';
+  route: string | null;
   drop: number;
   delayMs: number | null;
   after: 'answer' | 'reset';
@@ -90,6 +93,7 @@ export class FaultQueue {
       until: fault.durationMs !== undefined ? Date.now() + fault.durationMs : null,
       retryAfterSeconds: fault.retryAfterSeconds ?? 1,
       match: fault.match ?? 'any',
+      route: fault.route ?? null,
       drop: fault.drop ?? 1,
       delayMs: fault.delayMs ?? null,
       after: fault.after ?? 'answer',
@@ -157,6 +161,7 @@ export class FaultQueue {
 
 function applies(fault: ArmedFault, target: FaultTarget): boolean {
   if (fault.match !== 'any' && fault.match !== target.category) return false;
+  if (fault.route !== null && !(target.key ?? '').startsWith(fault.route)) return false;
   // These two only make sense for some requests; others pass them by.
   if (fault.kind === 'truncate') return target.truncatable === true;
   if (fault.kind === 'graphql-rate-limited') return target.category === 'graphql';

@@ -105,6 +105,8 @@ interface RepoRecord {
   prs: Map<number, StandinPR>;
   issues: Map<number, StandinIssue>;
   diffStatus: Map<number, number>;
+  /** Issue numbers GitHub refuses (404 deleted, 410 gone or issues turned off, 451 withheld), with their comments and timeline. */
+  issueStatus: Map<number, number>;
 }
 
 /** A PR with what search sorts and filters on, precomputed. */
@@ -203,6 +205,13 @@ export class GitHubStandin {
     this.ensureRepo(repository).diffStatus.set(number, status);
   }
 
+  /** Answers this status (404, 410, 451...) for the issue, its comments and its timeline; null serves it again. */
+  setIssueStatus(repository: string, number: number, status: number | null): void {
+    const rec = this.ensureRepo(repository);
+    if (status === null) rec.issueStatus.delete(number);
+    else rec.issueStatus.set(number, status);
+  }
+
   /** Queues a fault for the next matching request(s) (see Fault and faults.ts). */
   inject(fault: Fault): void {
     this.faults.inject(fault);
@@ -240,7 +249,7 @@ export class GitHubStandin {
   }
 
   private newRecord(repo: StandinRepo): RepoRecord {
-    return { id: this.nextRepoId++, repo, prs: new Map(), issues: new Map(), diffStatus: new Map() };
+    return { id: this.nextRepoId++, repo, prs: new Map(), issues: new Map(), diffStatus: new Map(), issueStatus: new Map() };
   }
 
   private ensureRepo(fullName: string): RepoRecord {
@@ -466,8 +475,8 @@ export class GitHubStandin {
     }
     if ((s = /^issues\/(\d+)(?:\/(comments|timeline))?$/.exec(sub))) {
       const n = Number(s[1]);
-      if (s[2] === 'comments') return rest('issues/comments', () => this.issueComments(owner, name, n));
-      if (s[2] === 'timeline') return rest('issues/timeline', () => this.issueTimeline(owner, name, n));
+      if (s[2] === 'comments') return rest('issues/comments', (ctx) => this.issueComments(owner, name, n, ctx), { truncatable: true });
+      if (s[2] === 'timeline') return rest('issues/timeline', (ctx) => this.issueTimeline(owner, name, n, ctx), { truncatable: true });
       return rest('issues', () => this.issue(owner, name, n));
     }
     return rest('unknown', notFound);
@@ -765,42 +774,80 @@ export class GitHubStandin {
     };
   }
 
-  private issue(owner: string, name: string, n: number): Reply {
+  /** The issue's record, or the reply GitHub gives when there is none (404) or it is withheld (setIssueStatus). */
+  private issueOrRefusal(owner: string, name: string, n: number): { rec: RepoRecord } | { refusal: Reply } {
     const rec = this.findRepo(owner, name);
-    const json = rec && this.issueJson(rec, n);
-    return json ? { status: 200, body: json } : notFound();
+    const forced = rec?.issueStatus.get(n);
+    if (rec && forced !== undefined) {
+      const message = ISSUE_STATUS_MESSAGES[forced] ?? http.STATUS_CODES[forced] ?? 'Error';
+      return { refusal: { status: forced, body: { message, documentation_url: DOCS } } };
+    }
+    if (!rec || !this.issueJson(rec, n)) return { refusal: notFound() };
+    return { rec };
   }
 
-  private issueComments(owner: string, name: string, n: number): Reply {
-    const rec = this.findRepo(owner, name);
-    if (!rec || !this.issueJson(rec, n)) return notFound();
+  private issue(owner: string, name: string, n: number): Reply {
+    const found = this.issueOrRefusal(owner, name, n);
+    return 'refusal' in found ? found.refusal : { status: 200, body: this.issueJson(found.rec, n) };
+  }
+
+  /** Comments in pages (30 by default, `per_page` up to 100) with GitHub's Link header. */
+  private issueComments(owner: string, name: string, n: number, ctx: Ctx): Reply {
+    const found = this.issueOrRefusal(owner, name, n);
+    if ('refusal' in found) return found.refusal;
+    const rec = found.rec;
     const comments = rec.issues.get(n)?.comments ?? [];
+    const all = comments.map((body, i) => ({
+      id: rec.id * 1e9 + n * 1000 + i + 1,
+      body,
+      user: { login: 'commenter' },
+      html_url: `${WEB}/${fullName(rec)}/issues/${n}#issuecomment-${rec.id * 1e9 + n * 1000 + i + 1}`,
+    }));
+    return this.listPage(ctx, all);
+  }
+
+  /**
+   * Cross-references, in pages with a Link header: every issue or PR whose
+   * body or comments mention this one (`#n` or `owner/name#n` or its URL from
+   * the same repository; `owner/name#n` or the URL from another).
+   */
+  private issueTimeline(owner: string, name: string, n: number, ctx: Ctx): Reply {
+    const found = this.issueOrRefusal(owner, name, n);
+    if ('refusal' in found) return found.refusal;
+    const rec = found.rec;
+    const full = escapeRegExp(fullName(rec));
+    const url = `https?://(?:www\\.)?github\\.com/${full}/(?:issues|pull)/${n}(?!\\d)`;
+    const local = new RegExp(`(?:(?:^|[^\\w/])(?:${full})?#${n}(?!\\d))|${url}`, 'i');
+    const remote = new RegExp(`(?:(?:^|[^\\w/])${full}#${n}(?!\\d))|${url}`, 'i');
+    const events = [];
+    for (const other of [...this.repos.values()].sort((a, b) => a.id - b.id)) {
+      const mention = other === rec ? local : remote;
+      const numbers = new Set([...other.issues.keys(), ...other.prs.keys()]);
+      for (const number of [...numbers].sort((a, b) => a - b)) {
+        if (other === rec && number === n) continue;
+        const source = this.issueJson(other, number)!;
+        const texts = [source.body ?? '', ...(other.issues.get(number)?.comments ?? [])];
+        if (!texts.some((t) => mention.test(t))) continue;
+        events.push({
+          event: 'cross-referenced',
+          created_at: source.created_at,
+          updated_at: source.created_at,
+          source: { type: 'issue', issue: { ...source, repository: this.repoSummary(other) } },
+        });
+      }
+    }
+    return this.listPage(ctx, events);
+  }
+
+  /** One page of a REST list (`page`, `per_page` as GitHub reads them, default 30), a `truncate` fault applied, with the Link header. */
+  private listPage(ctx: Ctx, all: unknown[]): Reply {
+    const { perPage, page } = pageParams(ctx.url, 30);
+    const slice = all.slice((page - 1) * perPage, page * perPage);
     return {
       status: 200,
-      body: comments.map((body, i) => ({ id: rec.id * 1e9 + n * 1000 + i + 1, body, user: { login: 'commenter' } })),
+      body: slice.slice(0, Math.max(0, slice.length - ctx.drop)),
+      headers: this.linkHeader(ctx.url, page, Math.ceil(all.length / perPage)),
     };
-  }
-
-  /** Cross-references: every issue or PR of the repo whose body mentions #n. */
-  private issueTimeline(owner: string, name: string, n: number): Reply {
-    const rec = this.findRepo(owner, name);
-    if (!rec || !this.issueJson(rec, n)) return notFound();
-    const full = escapeRegExp(fullName(rec));
-    const mention = new RegExp(`(?:^|[^\\w/])(?:${full})?#${n}(?!\\d)`, 'i');
-    const numbers = new Set([...rec.issues.keys(), ...rec.prs.keys()]);
-    const events = [];
-    for (const other of [...numbers].sort((a, b) => a - b)) {
-      if (other === n) continue;
-      const source = this.issueJson(rec, other)!;
-      if (!source.body || !mention.test(source.body)) continue;
-      events.push({
-        event: 'cross-referenced',
-        created_at: source.created_at,
-        updated_at: source.created_at,
-        source: { type: 'issue', issue: { ...source, repository: this.repoSummary(rec) } },
-      });
-    }
-    return { status: 200, body: events };
   }
 
   /** RFC 5988 links on the stand-in's own url, so octokit.paginate can follow them. */
@@ -824,6 +871,12 @@ export class GitHubStandin {
 /** A `search(` field, optionally aliased: group 1 is the alias. */
 const SEARCH_FIELD_RE = /(?:\b(\w+)\s*:\s*)?\bsearch\s*\(/;
 const RATE_FIELD_RE = /(?:\b(\w+)\s*:\s*)?\brateLimit\b/;
+
+const ISSUE_STATUS_MESSAGES: Record<number, string> = {
+  404: 'Not Found',
+  410: 'Issues are disabled for this repo',
+  451: 'Repository access blocked',
+};
 
 const DIFF_STATUS_MESSAGES: Record<number, string> = {
   404: 'Not Found',

@@ -78,6 +78,8 @@ export interface Fault {
   retryAfterSeconds?: number;
   /** Which requests it hits; default 'any'. */
   match?: 'graphql' | 'rest' | 'search' | 'any';
+  /** Only requests of this route (the stats key, or its start: 'rest:issues' hits issues, their comments and timelines). */
+  route?: string;
   /** truncate: how many items to drop; default 1. */
   drop?: number;
   /** timeout: how long the request is held; absent = never answered (until the client gives up, clearFaults() or close()). */
