@@ -173,15 +173,26 @@ program.command('retry')
   }));
 
 program.command('standin')
-  .description('run the GitHub API stand-in on 127.0.0.1 (offline use: point PERFMINE_GITHUB_API_URL at it)')
-  .argument('<service>', 'which service: github')
-  .option('--port <n>', 'port to listen on', (v) => Number(v), 8787)
-  .option('--data <file>', 'PRs as JSONL (the shape of data/xarray-prs.jsonl)', DEFAULT_STANDIN_DATA)
-  .option('--repo <owner/name>', 'serve the PRs as this repository (default: the file\'s own)')
-  .action(async (service: string, opts: { port: number; data: string; repo?: string }) => {
-    if (service !== 'github') throw new Error(`unknown stand-in: ${service} (known: github)`);
+  .description('run a stand-in service on 127.0.0.1 (offline use): github (point PERFMINE_GITHUB_API_URL at it) or llm (OPENAI_BASE_URL)')
+  .argument('<service>', 'which service: github or llm')
+  .option('--port <n>', 'port to listen on (default: 8787 for github, 8788 for llm)', (v) => Number(v))
+  .option('--data <file>', 'github: PRs as JSONL (the shape of data/xarray-prs.jsonl)', DEFAULT_STANDIN_DATA)
+  .option('--repo <owner/name>', 'github: serve the PRs as this repository (default: the file\'s own)')
+  .option('--api-key <key>', 'llm: require this API key (default: none needed)')
+  .option('--latency-ms <ms>', 'llm: wait this long before every answer', (v) => Number(v), 0)
+  .action(async (service: string, opts: { port?: number; data: string; repo?: string; apiKey?: string; latencyMs: number }) => {
+    if (service === 'llm') {
+      const { LlmStandin } = await import('./standins/llm/server.js');
+      const standin = await LlmStandin.start({ port: opts.port ?? 8788, apiKey: opts.apiKey, latencyMs: opts.latencyMs });
+      console.log(`LLM stand-in on ${standin.url}: deterministic answers to classify, categorize and extract prompts`);
+      console.log(`  OPENAI_BASE_URL=${standin.url} PERFMINE_LLM_MODEL=standin-small${opts.apiKey ? ' OPENAI_API_KEY=...' : ''} npm start`);
+      process.once('SIGINT', () => void standin.close().then(() => process.exit(0)));
+      process.once('SIGTERM', () => void standin.close().then(() => process.exit(0)));
+      return;
+    }
+    if (service !== 'github') throw new Error(`unknown stand-in: ${service} (known: github, llm)`);
     const { GitHubStandin } = await import('./standins/github/server.js');
-    const standin = await GitHubStandin.start({ port: opts.port });
+    const standin = await GitHubStandin.start({ port: opts.port ?? 8787 });
     const n = standin.loadJsonl(opts.data, opts.repo ? { repository: opts.repo } : undefined);
     const repos = new Set(loadRepoNames(opts.data, opts.repo));
     for (const full of repos) {

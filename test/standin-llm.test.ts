@@ -117,6 +117,28 @@ describe('answers', () => {
     });
   });
 
+  it('extract: four sections copied from the documents; markers make it invent or copy the solution', async () => {
+    const user = (prBody: string): Msg[] => [SYSTEM, { role: 'user', content: [
+      'Task: extract', 'Repository: pydata/xarray', 'Title: Faster groupby', '',
+      `=== Pull request: Faster groupby ===\n${prBody}`, '',
+      '=== Issue pydata/xarray#1: slow ===\nGroupby takes a minute on big data. It used to be fast.', '',
+      '--- Comment 1 on pydata/xarray#1 ---\nThe loop over groups dominates the profile.', '',
+      'Reply exactly in this JSON shape:', '{"initial_observations": "..."}',
+    ].join('\n') }];
+    const plain = JSON.parse((await ask(user('Use a vectorized reduction. Ten times faster.'))).content);
+    expect(plain).toEqual({
+      initial_observations: 'Groupby takes a minute on big data. It used to be fast.',
+      triage_attempts: 'The loop over groups dominates the profile.',
+      solution_overview: 'Use a vectorized reduction. Ten times faster.',
+      solution_observations: '',
+    });
+    const invented = JSON.parse((await ask(user('Use a vectorized reduction. [standin:invent]'))).content);
+    expect(invented.initial_observations).toMatch(/Cray supercomputer/);
+    const copied = JSON.parse((await ask(user('[standin:copy-solution] Use `np.add.reduceat`.'))).content);
+    expect(copied.initial_observations).toContain('Use `np.add.reduceat`.');
+    expect(standin.stats.byTask.extract).toBe(3);
+  });
+
   it('no task line: NO with a fixed reason', async () => {
     const { content } = await ask(prompt(null, 'Speed up everything'));
     expect(JSON.parse(content)).toEqual({ reasoning: 'no task recognised', answer: 'NO' });

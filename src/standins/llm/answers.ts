@@ -3,14 +3,17 @@
  * text. perfmine's prompt templates carry a `Task: <name>` line, the PR title
  * on a `Title:` line and the size on a `Total lines changed: N` line; the
  * answer is decided by keywords in the title so tests can predict it exactly.
+ * Extraction prompts (`Task: extract`) are answered by extract-answers.ts.
  */
+
+import { extractSections } from './extract-answers.js';
 
 export interface ChatMessage {
   role: string;
   content: string;
 }
 
-export type LlmTask = 'classify' | 'categorize' | 'other';
+export type LlmTask = 'classify' | 'categorize' | 'extract' | 'other';
 
 /** Title words that make `classify` answer YES. */
 const PERF_WORDS = [
@@ -107,6 +110,7 @@ export function taskOf(messages: readonly ChatMessage[]): LlmTask {
   const task = labelledLines(messages, /^Task:(.*)$/i)[0]?.toLowerCase() ?? '';
   if (/^classify\b/.test(task)) return 'classify';
   if (/^categori[sz]e\b/.test(task)) return 'categorize';
+  if (/^extract\b/.test(task)) return 'extract';
   return 'other';
 }
 
@@ -170,11 +174,16 @@ export function answerFor(messages: Array<{ role: string; content: string }>): s
       difficulty: difficultyFor(lines),
     });
   }
+  if (task === 'extract') return jsonAnswer(extractSections(messages.map((m) => m.content).join('\n')));
   return jsonAnswer({ reasoning: 'no task recognised', answer: 'NO' });
 }
 
 /** What the `invalid-label` fault answers: valid JSON with labels outside the allowed sets. */
 export function invalidLabelAnswerFor(messages: Array<{ role: string; content: string }>): string {
+  if (taskOf(messages) === 'extract') {
+    // A section that is neither text nor a list of text.
+    return '{"initial_observations": "Something is slow somewhere.", "triage_attempts": 42}';
+  }
   if (taskOf(messages) === 'categorize') {
     return jsonAnswer({
       reasoning: 'This change makes it go brrr.',
