@@ -68,6 +68,14 @@ const schema = z.object({
   PERFMINE_PATCH_MIN_TOKENS: int(0).default(5),
   PERFMINE_PATCH_MAX_TOKENS: int(1).default(16000),
   PERFMINE_DIFF_MIN_INTERVAL_MS: int(0).default(250),
+  PERFMINE_RENDER_CONCURRENCY: int(1).default(2),
+  PERFMINE_PROBLEM_REQUIRES_ISSUE: bool.default(true),
+  PERFMINE_LINKED_ISSUES_DEPTH: int(1).max(5).default(2),
+  PERFMINE_LINKED_ISSUES_MAX: int(1).max(50).default(6),
+  PERFMINE_LINKED_ISSUES_LOOKUPS: int(1).max(200).default(20),
+  PERFMINE_EXTRACT_SOURCE_TOKENS: int(500).default(12000),
+  PERFMINE_FIDELITY_MIN_RATIO: z.coerce.number().min(0).max(1).default(0.75),
+  PERFMINE_PROBLEM_MAX_PATCH_OVERLAP: z.coerce.number().min(0).max(1).default(0.2),
 });
 
 export type Config = z.infer<typeof schema>;
