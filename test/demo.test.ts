@@ -75,6 +75,8 @@ describe('perfmine demo with DATABASE_URL', () => {
     } finally {
       await conn.close();
     }
-    expect(await demoDatabases()).toEqual(before); // its own database is gone again
+    // Its own database is gone again (other demo databases may come and go: the server is shared).
+    expect(await demoDatabases()).not.toContain(summary.database);
+    expect(before).not.toContain(summary.database);
   }, 180_000);
 });

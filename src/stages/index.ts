@@ -8,6 +8,7 @@ import type { StageDeps } from './deps.js';
 import { GitHubClient } from '../adapters/github/client.js';
 import { LlmClient } from '../adapters/llm/client.js';
 import { classifyPrs } from './classify-prs.js';
+import { renderProblems } from './render-problems.js';
 import { githubTokens, type Config } from '../config.js';
 import type { Logger } from '../log.js';
 
@@ -47,7 +48,7 @@ export function buildStageDeps(config: Config, log: Logger): StageDeps {
  * its claim predicate, concurrency and handler side by side.
  */
 export function builtinStages(deps: StageDeps): StageDefinition[] {
-  return [discoverRepos(deps), scrapeRepos(deps), scrapeCommits(deps), classifyPrs(deps)];
+  return [discoverRepos(deps), scrapeRepos(deps), scrapeCommits(deps), classifyPrs(deps), renderProblems(deps)];
 }
 
 /** Cron jobs that feed the funnel (they only insert or reset rows). */
