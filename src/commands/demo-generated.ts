@@ -51,7 +51,12 @@ export async function insertGeneratedRepo(db: Db, repo: GeneratedRepo): Promise<
   await sql`INSERT INTO repositories (owner, name, clone_url) VALUES (${repo.owner}, ${repo.name}, ${repo.bare})`.execute(db);
 }
 
-/** What the funnel made of each generated PR so far, against what it should. */
+/**
+ * What the funnel made of each generated PR so far, against what it should.
+ * Today that is stages 1-3 (stored, symbolic verdict, judged); as stages 4-8
+ * join the demo, each PR's expected outcome (published, or the stage and
+ * reason that stops it: `Expectation.outcome` and `why`) is the thing to check.
+ */
 export async function summarizeGeneratedRepo(db: Db, repo: GeneratedRepo): Promise<GeneratedRepoSummary> {
   const [repoRow] = (await sql<{ id: number; clone_url: string | null }>`
     SELECT id, clone_url FROM repositories WHERE owner = ${repo.owner} AND name = ${repo.name}`.execute(db)).rows;
