@@ -284,7 +284,7 @@ from fastlib import checksum, rolling_sum
 
 _rng = random.Random(42)
 VALUES = [_rng.randrange(1000) for _ in range(20000)]
-DATA = bytes(_rng.randrange(256) for _ in range(1 << 20))
+DATA = _rng.randbytes(1 << 20)
 
 
 def time_rolling_sum():
