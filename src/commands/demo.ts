@@ -54,7 +54,7 @@ export interface DemoSummary {
  * history shipped in data/ and with a repository the demo generates (whose
  * PRs can be built and measured offline), and the daemon, in a new database of its own
  * (on the embedded server, or on the server DATABASE_URL names: existing data
- * is never touched); one INSERT of a repository row, then the funnel
+ * is never touched); one INSERT of a row per repository, then the funnel
  * advancing live. The database (and the generated repository) are dropped
  * when the demo ends, unless `keep`.
  * Nothing printed carries a password.
@@ -104,7 +104,7 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
       `an OpenAI-compatible stand-in at ${llm.url}, and a new database of its own, ${place.name}, on ${place.where} ` +
       `(${opts.keep ? 'kept after the demo' : 'dropped when the demo ends; --keep keeps it'}).\n` +
       `INSERT INTO repositories (owner, name) VALUES ('pydata', 'xarray');\n` +
-      `INSERT INTO repositories (owner, name, clone_url) VALUES ('${generated.owner}', '${generated.name}', '${generated.bare}');\n`);
+      `INSERT INTO repositories (owner, name, clone_url) VALUES ('${generated.owner}', '${generated.name}', '${generated.bare.replace(/'/g, "''")}');\n`);
 
     const t0 = performance.now();
     await sql`INSERT INTO repositories (owner, name) VALUES ('pydata', 'xarray')`.execute(conn.db);
