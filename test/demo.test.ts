@@ -1,19 +1,26 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { connect } from '../src/db/connect.js';
 import { migrate } from '../src/db/migrate.js';
+import { HISTORY } from '../src/demo/generated-repo/history.js';
 import { createThrowawayDatabase } from './helpers/pg-provider.js';
 
 // `perfmine demo` with DATABASE_URL set must leave that database alone and
-// print no secret.
+// print no secret; the repository it generates goes through stages 1-3 as
+// its PRs' expectations say.
 
 const run = promisify(execFile);
 const role = `perfmine_demo_tester_${randomBytes(3).toString('hex')}`;
 const password = `Demo-Secret-${randomBytes(6).toString('hex')}`;
 let throwaway: Awaited<ReturnType<typeof createThrowawayDatabase>>;
+let dataDir: string;
 
 async function onAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: inject('adminUrl') });
@@ -29,6 +36,7 @@ const demoDatabases = () => onAdmin(async (c) => (await c.query<{ datname: strin
   `SELECT datname FROM pg_database WHERE datname LIKE 'perfmine\\_demo\\_%' ORDER BY 1`)).rows.map((r) => r.datname));
 
 beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'perfmine-demo-data-'));
   throwaway = await createThrowawayDatabase(inject('adminUrl'));
   const conn = connect(throwaway.url, 2);
   try {
@@ -41,6 +49,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await rm(dataDir, { recursive: true, force: true });
   await throwaway.drop();
   await onAdmin(async (c) => {
     for (const { datname } of (await c.query<{ datname: string }>(
@@ -58,13 +67,27 @@ describe('perfmine demo with DATABASE_URL', () => {
     url.password = password;
     const before = await demoDatabases();
     const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'demo', '--exit-when-idle', '--json', '--prs', '30'], {
-      env: { ...process.env, DATABASE_URL: url.toString(), PERFMINE_LOG_LEVEL: 'info' }, maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, DATABASE_URL: url.toString(), PERFMINE_DATA_DIR: dataDir, PERFMINE_LOG_LEVEL: 'info' }, maxBuffer: 64 * 1024 * 1024,
     });
     const summary = JSON.parse(stdout.trim().split('\n').at(-1)!);
     expect(summary.database).toMatch(/^perfmine_demo_[0-9a-f]{8}$/);
     expect(summary.kept).toBe(false);
-    expect(summary.pull_requests).toBe(30);
+    const generatedPRs = HISTORY.filter((s) => s.kind === 'pr');
+    expect(summary.pull_requests).toBe(30 + generatedPRs.length);
     expect(summary.judged).toBeGreaterThan(0);
+
+    // The generated repository: its row cloned from the bare repository it wrote, every PR
+    // stored and judged by stages 1-3 as expected (performance work YES, the rest NO or never judged).
+    const g = summary.generated;
+    expect(g.repository).toBe('perfmine-demo/fastlib');
+    expect(g.clone_url).toBe(path.join(dataDir, 'demo', summary.database, 'fastlib.git'));
+    expect(g.prs.map((p: { number: number; is_performance_commit_symbolic: boolean | null; is_performance_commit: boolean | null }) =>
+      [p.number, p.is_performance_commit_symbolic, p.is_performance_commit]))
+      .toEqual(generatedPRs.map((p) => [p.number, p.expected.symbolic, p.expected.judgedPerf]));
+    expect(g.as_expected).toBe(true);
+    expect(g.prs.filter((p: { is_performance_commit: boolean | null }) => p.is_performance_commit).map((p: { expected: string }) => p.expected).sort())
+      .toEqual(['build fails', 'no change', 'no change', 'no change', 'published', 'published', 'published', 'tests fail']);
+    expect(existsSync(path.join(dataDir, 'demo', summary.database))).toBe(false); // removed with the database
 
     expect(stdout + stderr).not.toContain(password);
     const conn = connect(throwaway.url, 2);

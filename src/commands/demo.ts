@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import pg from 'pg';
@@ -13,6 +14,9 @@ import { buildStageDeps, builtinStages } from '../stages/index.js';
 import { GitHubStandin } from '../standins/github/server.js';
 import { LlmStandin } from '../standins/llm/server.js';
 import { formatStatus, readStatus, type StatusReport } from './status.js';
+import {
+  generatedRepoDir, insertGeneratedRepo, prepareGeneratedRepo, summarizeGeneratedRepo, type GeneratedRepoSummary,
+} from './demo-generated.js';
 import { connectBus, daemonSettings } from './daemon-options.js';
 
 export const DEMO_DATA = fileURLToPath(new URL('../../data/xarray-prs.jsonl', import.meta.url));
@@ -32,6 +36,7 @@ export interface DemoSummary {
   /** Whether it was kept after the demo (else dropped). */
   kept: boolean;
   funnel: StatusReport['stages'];
+  /** Totals over both repositories (xarray's and the generated one). */
   pull_requests: number;
   symbolic_candidates: number;
   judged: number;
@@ -40,14 +45,18 @@ export interface DemoSummary {
   llm_tokens_per_judged_pr: number;
   api_calls: number;
   seconds: number;
+  /** The generated repository: each PR against what it should come to. */
+  generated: GeneratedRepoSummary;
 }
 
 /**
  * The offline demo: the GitHub and LLM stand-ins loaded with xarray's real
- * history shipped in data/, and the daemon, in a new database of its own
+ * history shipped in data/ and with a repository the demo generates (whose
+ * PRs can be built and measured offline), and the daemon, in a new database of its own
  * (on the embedded server, or on the server DATABASE_URL names: existing data
- * is never touched); one INSERT of a repository row, then the funnel
- * advancing live. The database is dropped when the demo ends, unless `keep`.
+ * is never touched); one INSERT of a row per repository, then the funnel
+ * advancing live. The database (and the generated repository) are dropped
+ * when the demo ends, unless `keep`.
  * Nothing printed carries a password.
  */
 export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Promise<DemoSummary> {
@@ -60,6 +69,7 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
   const github = await GitHubStandin.start();
   const llm = await LlmStandin.start();
   let place: DemoDatabase | undefined;
+  let generatedDir: string | undefined;
   let conn: Connection | undefined;
   let daemon: Daemon | undefined;
   let bus: Connection | undefined;
@@ -70,6 +80,8 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
 
     place = await demoDatabase(base);
     const url = place.url;
+    generatedDir = generatedRepoDir(base.PERFMINE_DATA_DIR, place.name);
+    const generated = await prepareGeneratedRepo(github, generatedDir);
     conn = connect(url, 8);
     place.ownBackends = backendPidsOf(conn.pool);
     await migrate(conn.pool);
@@ -79,18 +91,24 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
       PERFMINE_GITHUB_API_URL: github.url, GITHUB_TOKEN: 'demo', GITHUB_TOKENS: '',
       PERFMINE_GITHUB_GRAPHQL_MIN_INTERVAL_MS: '0', PERFMINE_GITHUB_SEARCH_MIN_INTERVAL_MS: '0', PERFMINE_DIFF_MIN_INTERVAL_MS: '0',
       OPENAI_BASE_URL: llm.url, OPENAI_API_KEY: 'demo', PERFMINE_LLM_MODEL: 'standin-small', PERFMINE_SCHEDULE: 'false',
+      // Stages 4-8 resolve, build and measure the generated repository's PRs: they need its
+      // dependencies from a package index. Start the index stand-in on generated.wheelDir
+      // (wheels.json beside it lists the upload times) and set PERFMINE_PYTHON_INDEX_URL here.
     });
     const deps = buildStageDeps(config, log);
     bus = connectBus(url, config, log);
     daemon = new Daemon({ ...daemonSettings(config, log, deps), db: conn.db, busDb: bus.db, connectionString: url, stages: builtinStages(deps) });
     await daemon.start();
     if (!opts.json) process.stdout.write(`perfmine demo: ${loaded} merged PRs of pydata/xarray served by the GitHub stand-in at ${github.url},\n` +
+      `with ${generated.prs.length} merged PRs of ${generated.fullName}, a repository generated in ${generated.dir} whose PRs can be built and measured offline;\n` +
       `an OpenAI-compatible stand-in at ${llm.url}, and a new database of its own, ${place.name}, on ${place.where} ` +
       `(${opts.keep ? 'kept after the demo' : 'dropped when the demo ends; --keep keeps it'}).\n` +
-      `INSERT INTO repositories (owner, name) VALUES ('pydata', 'xarray');\n`);
+      `INSERT INTO repositories (owner, name) VALUES ('pydata', 'xarray');\n` +
+      `INSERT INTO repositories (owner, name, clone_url) VALUES ('${generated.owner}', '${generated.name}', '${generated.bare.replace(/'/g, "''")}');\n`);
 
     const t0 = performance.now();
     await sql`INSERT INTO repositories (owner, name) VALUES ('pydata', 'xarray')`.execute(conn.db);
+    await insertGeneratedRepo(conn.db, generated);
     const db = conn.db;
     const idle = daemon.whenIdle();
     let done = false;
@@ -100,19 +118,20 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
       await Promise.race([idle, interruption, new Promise((r) => setTimeout(r, opts.refreshMs))]);
     }
     const seconds = (performance.now() - t0) / 1000;
-    const summary = await summarize(db, seconds, github.stats.total, place.name, !!opts.keep);
+    const summary = await summarize(db, seconds, github.stats.total, place.name, !!opts.keep, await summarizeGeneratedRepo(db, generated));
     if (!opts.json) {
       process.stdout.write(`\x1b[2J\x1b[H${formatStatus(await readStatus(db))}\n\n`);
       process.stdout.write(`idle after ${seconds.toFixed(1)} s: ${summary.pull_requests} PRs stored, ${summary.symbolic_candidates} symbolic candidates, ` +
         `${summary.judged_perf} of ${summary.judged} judged performance work; ${summary.llm_tokens_per_judged_pr} LLM tokens per judged PR.\n` +
-        `categories: ${JSON.stringify(summary.categories)}\n`);
+        `categories: ${JSON.stringify(summary.categories)}\n` +
+        `${generated.fullName}: ${formatGenerated(summary.generated)}\n`);
     }
     if (!opts.exitWhenIdle && !interrupted) {
       process.stdout.write(`\nThe daemon keeps running; inspect with:\n  ${place.psql} -c 'SELECT * FROM funnel'\n` +
-        `Ctrl-C to stop${opts.keep ? '' : ' (the demo database is dropped then)'}.\n`);
+        `Ctrl-C to stop${opts.keep ? '' : ' (the demo database and the generated repository are removed then)'}.\n`);
       await interruption;
     } else if (opts.keep && !opts.json) {
-      process.stdout.write(`\nThe demo database is kept; inspect with:\n  ${place.psql} -c 'SELECT * FROM funnel'\n`);
+      process.stdout.write(`\nThe demo database is kept (and the generated repository in ${generatedDir}); inspect with:\n  ${place.psql} -c 'SELECT * FROM funnel'\n`);
     }
     return summary;
   } finally {
@@ -122,6 +141,7 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
     await bus?.close();
     await conn?.close();
     await place?.release(!opts.keep);
+    if (generatedDir && !opts.keep) await rm(generatedDir, { recursive: true, force: true });
     await github.close();
     await llm.close();
   }
@@ -186,7 +206,15 @@ async function onServer(url: string, statement: string): Promise<void> {
   }
 }
 
-async function summarize(db: Connection['db'], seconds: number, apiCalls: number, database: string, kept: boolean): Promise<DemoSummary> {
+/** One line: how many PRs stages 1-3 judged as expected, and which did not. */
+function formatGenerated(g: GeneratedRepoSummary): string {
+  const off = g.prs.filter((p) => !p.as_expected);
+  const perf = g.prs.filter((p) => p.is_performance_commit).length;
+  return `${perf} of ${g.prs.length} PRs judged performance work; ` +
+    (off.length ? `not (yet) as expected: ${off.map((p) => `#${p.number}`).join(', ')}` : 'every PR judged as expected');
+}
+
+async function summarize(db: Connection['db'], seconds: number, apiCalls: number, database: string, kept: boolean, generated: GeneratedRepoSummary): Promise<DemoSummary> {
   const status = await readStatus(db);
   const { rows } = await sql<any>`
     SELECT count(*)::int AS prs,
@@ -214,5 +242,6 @@ async function summarize(db: Connection['db'], seconds: number, apiCalls: number
     llm_tokens_per_judged_pr: t.n ? Math.round(t.t / t.n) : 0,
     api_calls: apiCalls,
     seconds: Math.round(seconds * 10) / 10,
+    generated,
   };
 }

@@ -86,11 +86,12 @@ export function restFile(pr: StandinPR, f: StandinFile) {
   const binary = f.additions === null || f.deletions === null;
   const additions = f.additions ?? 0;
   const deletions = f.deletions ?? 0;
-  const patch = binary ? null : hunk(pr, f);
+  const real = pr.patch ? realDiffFiles(pr.patch).get(f.path) : undefined;
+  const patch = binary ? null : real ? real.hunks : hunk(pr, f);
   return {
     sha: fakeSha(pr.repository, pr.number, f.path),
     filename: f.path,
-    status: 'modified',
+    status: real?.status ?? 'modified',
     additions,
     deletions,
     changes: additions + deletions,
@@ -98,8 +99,9 @@ export function restFile(pr: StandinPR, f: StandinFile) {
   };
 }
 
-/** A well-formed unified diff of the whole PR (the `diff` media type). */
+/** The PR's diff (the `diff` media type): its real one when it has one, else a well-formed synthetic one. */
 export function unifiedDiff(pr: StandinPR): string {
+  if (pr.patch) return pr.patch;
   const parts = pr.files.map((f) => {
     const head = `diff --git a/${f.path} b/${f.path}`;
     const [before, after] = [fakeSha('old', f.path).slice(0, 7), fakeSha('new', pr.number, f.path).slice(0, 7)];
@@ -139,4 +141,31 @@ function commentPrefix(path: string): string {
   if (/\.rst$/i.test(path)) return '.. ';
   if (/\.(md|html?|json)$/i.test(path)) return '';
   return '// ';
+}
+
+/** One file of a real diff as `/pulls/N/files` shows it: its hunks (from the first `@@`) and its status. */
+interface RealDiffFile {
+  hunks: string | null;
+  status: 'added' | 'removed' | 'renamed' | 'modified';
+}
+
+/** A real `git diff` split per file, keyed by the file's new path (its old path when it was removed). */
+export function realDiffFiles(patch: string): Map<string, RealDiffFile> {
+  const files = new Map<string, RealDiffFile>();
+  for (const section of patch.split(/^(?=diff --git )/m)) {
+    if (!section.startsWith('diff --git ')) continue;
+    const at = section.search(/^@@/m);
+    const header = at === -1 ? section : section.slice(0, at);
+    const field = (re: RegExp) => re.exec(header)?.[1];
+    const renamedTo = field(/^rename to (.+)$/m);
+    const newPath = field(/^\+\+\+ b\/(.+)$/m);
+    const oldPath = field(/^--- a\/(.+)$/m);
+    const path = renamedTo ?? newPath ?? oldPath ?? field(/^diff --git a\/.+ b\/(.+)$/m);
+    if (!path) continue;
+    const status = /^new file mode/m.test(header) ? 'added'
+      : /^deleted file mode/m.test(header) ? 'removed'
+        : renamedTo ? 'renamed' : 'modified';
+    files.set(path, { hunks: at === -1 ? null : section.slice(at).replace(/\n$/, ''), status });
+  }
+  return files;
 }

@@ -26,6 +26,13 @@ export interface StandinPR {
   labels?: string[];
   author?: string | null;
   /**
+   * The PR's real unified diff (`git diff base merge`). When set, the diff
+   * media type serves it as is and `/pulls/N/files` gives each file its own
+   * hunks from it (`files` must list the same paths); otherwise both are
+   * synthesized from `files`.
+   */
+  patch?: string | null;
+  /**
    * Search serves this PR twice, as GitHub's offset pages do when results
    * shift between requests: 'extra' adds the second copy (all PRs still
    * served), 'displaces_next' serves it in place of the PR after it (that one
