@@ -173,15 +173,28 @@ program.command('retry')
   }));
 
 program.command('standin')
-  .description('run the GitHub API stand-in on 127.0.0.1 (offline use: point PERFMINE_GITHUB_API_URL at it)')
-  .argument('<service>', 'which service: github')
-  .option('--port <n>', 'port to listen on', (v) => Number(v), 8787)
-  .option('--data <file>', 'PRs as JSONL (the shape of data/xarray-prs.jsonl)', DEFAULT_STANDIN_DATA)
-  .option('--repo <owner/name>', 'serve the PRs as this repository (default: the file\'s own)')
-  .action(async (service: string, opts: { port: number; data: string; repo?: string }) => {
-    if (service !== 'github') throw new Error(`unknown stand-in: ${service} (known: github)`);
+  .description('run a stand-in on 127.0.0.1 for offline use: the GitHub API (point PERFMINE_GITHUB_API_URL at it) or a package index (PERFMINE_PYTHON_INDEX_URL)')
+  .argument('<service>', 'which service: github | index')
+  .option('--port <n>', 'port to listen on (default: github 8787, index 8788)', (v) => Number(v))
+  .option('--data <file>', 'github: PRs as JSONL (the shape of data/xarray-prs.jsonl)', DEFAULT_STANDIN_DATA)
+  .option('--repo <owner/name>', 'github: serve the PRs as this repository (default: the file\'s own)')
+  .option('--wheels <dir>', 'index: a directory of wheels (upload times from its index-manifest.json, else the files\' mtimes)')
+  .action(async (service: string, opts: { port?: number; data: string; repo?: string; wheels?: string }) => {
+    if (service === 'index') {
+      if (!opts.wheels) throw new Error('standin index needs --wheels DIR');
+      const wheels = path.resolve(opts.wheels);
+      if (!existsSync(wheels)) throw new Error(`--wheels: no such directory: ${wheels}`);
+      const { IndexStandin } = await import('./standins/index/server.js');
+      const standin = await IndexStandin.start({ port: opts.port ?? 8788, wheelsDir: wheels });
+      console.log(`package-index stand-in on ${standin.url}: ${standin.catalog.projects().length} projects from ${wheels}`);
+      console.log(`  PERFMINE_PYTHON_INDEX_URL=${standin.simpleUrl} npm start`);
+      process.once('SIGINT', () => void standin.close().then(() => process.exit(0)));
+      process.once('SIGTERM', () => void standin.close().then(() => process.exit(0)));
+      return;
+    }
+    if (service !== 'github') throw new Error(`unknown stand-in: ${service} (known: github, index)`);
     const { GitHubStandin } = await import('./standins/github/server.js');
-    const standin = await GitHubStandin.start({ port: opts.port });
+    const standin = await GitHubStandin.start({ port: opts.port ?? 8787 });
     const n = standin.loadJsonl(opts.data, opts.repo ? { repository: opts.repo } : undefined);
     const repos = new Set(loadRepoNames(opts.data, opts.repo));
     for (const full of repos) {
