@@ -72,7 +72,8 @@ describe('index stand-in', () => {
   });
 
   it('`perfmine standin index --wheels DIR` serves a directory on its own', async () => {
-    const child = spawn('npx', ['tsx', 'src/cli.ts', 'standin', 'index', '--wheels', dir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // One process (node with tsx's loader), so the SIGTERM below ends the stand-in itself.
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'standin', 'index', '--wheels', dir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       const url = await new Promise<string>((resolve, reject) => {
         let out = '';
