@@ -21,8 +21,15 @@ ALTER TABLE packages
 
 -- One resolution per (requirements, Python version, cutoff day, index, resolver
 -- and version); failures that are the input's (a conflict, a missing pin) too.
+-- A resolution made at a cutoff also holds for every cutoff in
+-- (valid_after, valid_until]: no file of a project the resolver read was
+-- uploaded in between, so later commits with the same family_key (the key
+-- without the cutoff) reuse it across days.
 CREATE TABLE package_resolutions (
   memo_key                text PRIMARY KEY,
+  family_key              text NOT NULL,
+  valid_after             timestamptz,
+  valid_until             timestamptz,
   requirements            jsonb NOT NULL,
   python_version          text NOT NULL,
   cutoff_day              date,
@@ -50,3 +57,5 @@ CREATE TABLE resolvers_in_use (
   index_url        text NOT NULL,
   updated_at       timestamptz NOT NULL DEFAULT now()
 );
+
+CREATE INDEX package_resolutions_family ON package_resolutions (family_key) WHERE valid_until IS NOT NULL;

@@ -132,6 +132,23 @@ describe('resolve_packages', () => {
     expect(costs.hits).toBe(2);
   }, 120_000);
 
+  it('the memo holds across days while no file the resolver read was uploaded in between', async () => {
+    const base = (await sql<any>`SELECT memo_key FROM packages WHERE memo_key IS NOT NULL AND env_payload::text LIKE '%alpha==1.0%' AND python_version = '3.10'`.execute(t.db)).rows[0].memo_key;
+    // alpha<2 at 2022-02-02 read alpha's page: 1.0 (2020-01-10) visible, 2.0 (2022-06-01) hidden.
+    const weeksLater = remote.commit({ 'acme_lib/y.py': 'Y = 1\n' }, 'later', '2022-03-15T09:00:00Z');
+    const afterUpload = remote.commit({ 'acme_lib/z.py': 'Z = 1\n' }, 'after upload', '2022-07-01T09:00:00Z');
+    const [p1, p2] = [await perfPr(weeksLater, '2022-03-15T09:00:00Z'), await perfPr(afterUpload, '2022-07-01T09:00:00Z')];
+    await runStage();
+    const [r1, r2] = [await outcome(p1), await outcome(p2)];
+    expect(r1).toMatchObject({ memo_hit: true, memo_key: base, python_version: '3.10' });
+    expect(new Date(r1.cutoff_at).toISOString()).toBe('2022-03-15T00:00:00.000Z');
+    // A newer alpha appeared before this cutoff: the old answer may no longer hold, so it is resolved again.
+    expect(r2).toMatchObject({ memo_hit: false, python_version: '3.10' });
+    expect(r2.memo_key).not.toBe(base);
+    const window = (await sql<any>`SELECT valid_after, valid_until FROM package_resolutions WHERE memo_key = ${base}`.execute(t.db)).rows[0];
+    expect([window.valid_after.toISOString(), window.valid_until.toISOString()]).toEqual(['2020-01-10T00:00:00.000Z', '2022-06-01T00:00:00.000Z']);
+  }, 120_000);
+
   it('a conflict is can_install = false with pip\'s own reason (after the retry without the cutoff)', async () => {
     const sha = remote.commit({ 'pyproject.toml': pyproject(['gamma', 'alpha>=2']) }, 'conflict', '2023-02-01T00:00:00Z');
     const pr = await perfPr(sha, '2023-02-01T00:00:00Z');

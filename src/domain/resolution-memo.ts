@@ -3,6 +3,9 @@
  * cutoff day are the same (most adjacent commits of a repository) reuse one
  * resolution. The key also names the index and the resolver with its
  * version, so a new resolver or another index never reuses an old answer.
+ * The family key is the same without the cutoff: a resolution made at one
+ * cutoff is reused at another of the same family when no file the resolver
+ * read was uploaded in between (its window, see the cutoff proxy).
  */
 import { createHash } from 'node:crypto';
 
@@ -37,4 +40,9 @@ export function memoKey(inputs: MemoInputs): string {
     resolver: `${inputs.resolver} ${inputs.resolverVersion}`,
   });
   return createHash('sha256').update(canonical).digest('hex');
+}
+
+/** The memo key without the cutoff: resolutions that differ only by when they were made. */
+export function familyKey(inputs: Omit<MemoInputs, 'cutoffDay'>): string {
+  return memoKey({ ...inputs, cutoffDay: 'any' });
 }

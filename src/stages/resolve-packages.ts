@@ -4,9 +4,9 @@ import { readDeclared } from '../adapters/python/declared-reader.js';
 import { INDEX_GROUP, type Pin, type PythonResolver } from '../adapters/python/index.js';
 import { BASE_TOOLING, canonicalName, sortRequirements, type DroppedRequirement } from '../domain/python-requirements.js';
 import { choosePython } from '../domain/python-version.js';
-import { cutoffOf, memoKey } from '../domain/resolution-memo.js';
+import { cutoffOf, familyKey, memoKey } from '../domain/resolution-memo.js';
 import {
-  countResolutionHit, findResolution, recordResolverInUse, saveResolution, upsertPackage, type PackageRow, type Resolution,
+  countResolutionHit, findResolution, findResolutionAt, recordResolverInUse, saveResolution, upsertPackage, type PackageRow, type Resolution,
 } from '../store/packages.js';
 import type { StageDeps } from './deps.js';
 
@@ -18,7 +18,8 @@ export const RESOLVE_STAGE = 'resolve_packages';
  * One `packages` row per (repository, merge commit), shared by the PRs of
  * that commit. Nothing of the repository is run: packaging files are parsed
  * (setup.py with Python's ast). Commits with the same requirements, Python
- * version and cutoff day share one resolution (the memo). Bad input is a
+ * version and cutoff day share one resolution (the memo), and so do commits
+ * of other days when no file the resolver read was uploaded in between. Bad input is a
  * recorded outcome (can_install = false and the reason), never a crash; an
  * index that is down pauses the stage (ServiceDownError) instead of failing rows.
  */
@@ -98,15 +99,16 @@ export function resolvePackages(deps: StageDeps): StageDefinition {
 
       const requirements = sorted.usable.map((r) => r.requirement);
       const cutoff = config.PERFMINE_RESOLVE_CUTOFF ? cutoffOf(committedAt) : null;
-      const key = memoKey({
-        requirements, pythonVersion: python.version, cutoffDay: cutoff?.day ?? null,
-        indexUrl: resolver.indexUrl, resolver: resolver.name, resolverVersion,
-      });
-      const memoized = await findResolution(ctx.db, key);
+      const memoInputs = { requirements, pythonVersion: python.version, indexUrl: resolver.indexUrl, resolver: resolver.name, resolverVersion };
+      const family = familyKey(memoInputs);
+      let key = memoKey({ ...memoInputs, cutoffDay: cutoff?.day ?? null });
+      // The same day's resolution, else one of another day whose window holds this cutoff too.
+      const memoized = await findResolution(ctx.db, key) ?? (cutoff ? await findResolutionAt(ctx.db, family, cutoff.at) : null);
       let resolution: Resolution;
       let hit: boolean;
       if (memoized) {
         resolution = memoized;
+        key = memoized.memoKey;
         hit = true;
       } else {
         let pending = inFlight.get(key);
@@ -114,7 +116,7 @@ export function resolvePackages(deps: StageDeps): StageDefinition {
         if (!pending) {
           pending = resolveAtDate(resolver, requirements, python.version, cutoff?.at ?? null, ctx.signal).then(async (r) => {
             await ctx.checkpoint((trx) => saveResolution(trx, {
-              ...r, memoKey: key, requirements, pythonVersion: python.version, cutoffDay: cutoff?.day ?? null,
+              ...r, memoKey: key, familyKey: family, requirements, pythonVersion: python.version, cutoffDay: cutoff?.day ?? null,
               indexUrl: resolver.indexUrl, resolver: resolver.name, resolverVersion,
             }));
             return { resolution: r, fresh: true };
@@ -150,20 +152,24 @@ async function resolveAtDate(resolver: PythonResolver, requirements: string[], p
   const t0 = performance.now();
   const seconds = () => Math.round(performance.now() - t0) / 1000;
   const first = await resolver.resolve({ requirements, pythonVersion, cutoff, signal });
+  const noWindow = { validAfter: null, validUntil: null };
   if (first.ok) {
-    return { canInstall: true, installReason: null, envPayload: envPayload(first.pins), cutoffUsed: cutoff !== null, cutoffNote: null, resolvedWithoutCutoff: false, seconds: seconds() };
+    return {
+      canInstall: true, installReason: null, envPayload: envPayload(first.pins), cutoffUsed: cutoff !== null, cutoffNote: null,
+      resolvedWithoutCutoff: false, seconds: seconds(), validAfter: first.window?.after ?? null, validUntil: first.window?.until ?? null,
+    };
   }
   if (cutoff === null) {
-    return { canInstall: false, installReason: `${resolver.name} could not resolve: ${first.reason}`, envPayload: null, cutoffUsed: false, cutoffNote: null, resolvedWithoutCutoff: false, seconds: seconds() };
+    return { canInstall: false, installReason: `${resolver.name} could not resolve: ${first.reason}`, envPayload: null, cutoffUsed: false, cutoffNote: null, resolvedWithoutCutoff: false, seconds: seconds(), ...noWindow };
   }
   const cutoffNote = first.kind === 'cutoff-impossible' ? first.reason : `resolution at the cutoff failed: ${first.reason}`;
   const second = await resolver.resolve({ requirements, pythonVersion, cutoff: null, signal });
   if (second.ok) {
-    return { canInstall: true, installReason: null, envPayload: envPayload(second.pins), cutoffUsed: false, cutoffNote, resolvedWithoutCutoff: true, seconds: seconds() };
+    return { canInstall: true, installReason: null, envPayload: envPayload(second.pins), cutoffUsed: false, cutoffNote, resolvedWithoutCutoff: true, seconds: seconds(), ...noWindow };
   }
   return {
     canInstall: false, installReason: `${resolver.name} could not resolve (without the cutoff either): ${second.reason}`,
-    envPayload: null, cutoffUsed: false, cutoffNote, resolvedWithoutCutoff: true, seconds: seconds(),
+    envPayload: null, cutoffUsed: false, cutoffNote, resolvedWithoutCutoff: true, seconds: seconds(), ...noWindow,
   };
 }
 

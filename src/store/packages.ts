@@ -13,10 +13,14 @@ export interface Resolution {
   cutoffNote: string | null;
   resolvedWithoutCutoff: boolean;
   seconds: number | null;
+  /** Cutoffs for which it holds too (resolved at a cutoff behind the proxy): (after, until]. */
+  validAfter: Date | null;
+  validUntil: Date | null;
 }
 
 export interface MemoRow extends Resolution {
   memoKey: string;
+  familyKey: string;
   requirements: string[];
   pythonVersion: string;
   cutoffDay: string | null;
@@ -25,23 +29,35 @@ export interface MemoRow extends Resolution {
   resolverVersion: string;
 }
 
-export async function findResolution(db: Q, memoKey: string): Promise<Resolution | null> {
+const COLUMNS = sql`memo_key, can_install, install_reason, env_payload, cutoff_used, cutoff_note, resolved_without_cutoff, seconds, valid_after, valid_until`;
+
+const toResolution = (r: any): Resolution & { memoKey: string } => ({
+  memoKey: r.memo_key, canInstall: r.can_install, installReason: r.install_reason, envPayload: r.env_payload, cutoffUsed: r.cutoff_used,
+  cutoffNote: r.cutoff_note, resolvedWithoutCutoff: r.resolved_without_cutoff, seconds: r.seconds, validAfter: r.valid_after, validUntil: r.valid_until,
+});
+
+/** The memo entry of exactly this key (same cutoff day). */
+export async function findResolution(db: Q, memoKey: string): Promise<(Resolution & { memoKey: string }) | null> {
+  const { rows } = await sql<any>`SELECT ${COLUMNS} FROM package_resolutions WHERE memo_key = ${memoKey}`.execute(db);
+  return rows[0] ? toResolution(rows[0]) : null;
+}
+
+/** A resolution of the same family (all but the cutoff) that holds at `cutoff` too. */
+export async function findResolutionAt(db: Q, familyKey: string, cutoff: Date): Promise<(Resolution & { memoKey: string }) | null> {
   const { rows } = await sql<any>`
-    SELECT can_install, install_reason, env_payload, cutoff_used, cutoff_note, resolved_without_cutoff, seconds
-    FROM package_resolutions WHERE memo_key = ${memoKey}`.execute(db);
-  const r = rows[0];
-  return r ? {
-    canInstall: r.can_install, installReason: r.install_reason, envPayload: r.env_payload, cutoffUsed: r.cutoff_used,
-    cutoffNote: r.cutoff_note, resolvedWithoutCutoff: r.resolved_without_cutoff, seconds: r.seconds,
-  } : null;
+    SELECT ${COLUMNS} FROM package_resolutions
+    WHERE family_key = ${familyKey} AND valid_until IS NOT NULL AND ${cutoff}::timestamptz <= valid_until
+      AND (valid_after IS NULL OR valid_after < ${cutoff}::timestamptz)
+    ORDER BY created_at LIMIT 1`.execute(db);
+  return rows[0] ? toResolution(rows[0]) : null;
 }
 
 /** Stores a new resolution (a concurrent twin keeps the first). */
 export async function saveResolution(db: Q, m: MemoRow): Promise<void> {
   await sql`
-    INSERT INTO package_resolutions (memo_key, requirements, python_version, cutoff_day, index_url, resolver, resolver_version,
+    INSERT INTO package_resolutions (memo_key, family_key, valid_after, valid_until, requirements, python_version, cutoff_day, index_url, resolver, resolver_version,
       can_install, install_reason, env_payload, cutoff_used, cutoff_note, resolved_without_cutoff, seconds)
-    VALUES (${m.memoKey}, ${JSON.stringify(m.requirements)}::jsonb, ${m.pythonVersion}, ${m.cutoffDay}, ${m.indexUrl}, ${m.resolver},
+    VALUES (${m.memoKey}, ${m.familyKey}, ${m.validAfter}, ${m.validUntil}, ${JSON.stringify(m.requirements)}::jsonb, ${m.pythonVersion}, ${m.cutoffDay}, ${m.indexUrl}, ${m.resolver},
       ${m.resolverVersion}, ${m.canInstall}, ${m.installReason}, ${m.envPayload === null ? null : JSON.stringify(m.envPayload)}::jsonb,
       ${m.cutoffUsed}, ${m.cutoffNote}, ${m.resolvedWithoutCutoff}, ${m.seconds})
     ON CONFLICT (memo_key) DO NOTHING`.execute(db);

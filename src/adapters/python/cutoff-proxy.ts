@@ -29,6 +29,13 @@ export interface ProxySession {
   readonly upstreamFailures: string[];
   /** Project pages pip asked for. */
   readonly projects: Set<string>;
+  /**
+   * Upload times around the cutoff over every page served: the newest file
+   * still visible and the oldest one hidden. The same pages, and so the same
+   * resolution, hold for any cutoff in (visibleMax, hiddenMin].
+   */
+  visibleMax: number | null;
+  hiddenMin: number | null;
   close(): void;
 }
 
@@ -68,6 +75,7 @@ export class CutoffProxy {
     const id = randomBytes(9).toString('base64url');
     const session: SessionState = {
       id, indexUrl: `${this.url}/s/${id}`, cutoff, missingUploadTimes: new Set(), upstreamFailures: [], projects: new Set(),
+      visibleMax: null, hiddenMin: null,
       close: () => { this.sessions.delete(id); },
     };
     this.sessions.set(id, session);
@@ -114,7 +122,12 @@ export class CutoffProxy {
         .end(`the index gives no upload times for ${project}: a cutoff is impossible\n`);
     }
     const cutoff = session.cutoff.getTime();
-    const kept = page.files.filter((f) => Date.parse(f['upload-time'] as string) < cutoff);
+    const kept = page.files.filter((f) => {
+      const at = Date.parse(f['upload-time'] as string);
+      if (at < cutoff) session.visibleMax = Math.max(session.visibleMax ?? at, at);
+      else session.hiddenMin = Math.min(session.hiddenMin ?? at, at);
+      return at < cutoff;
+    });
     const versions = Array.isArray(page.versions) ? page.versions.filter((v) => kept.some((f) => fileVersion(f.filename) === v)) : undefined;
     return this.sendJson(res, absolutize({ ...page, files: kept, ...(versions ? { versions } : {}) }, base));
   }

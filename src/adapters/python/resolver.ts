@@ -34,8 +34,15 @@ export interface Pin {
   sha256: string | null;
 }
 
+/**
+ * The cutoffs for which this resolution is the same: no file of any project
+ * the resolver looked at was uploaded in between. `after` exclusive, `until`
+ * inclusive; null ends are open (known only for pip behind the cutoff proxy).
+ */
+export interface CutoffWindow { after: Date | null; until: Date | null }
+
 export type ResolveResult =
-  | { ok: true; pins: Pin[] }
+  | { ok: true; pins: Pin[]; window?: CutoffWindow }
   /** `cutoff-impossible`: the index gives no upload times; `unresolvable`: the resolver's own message in `reason`. */
   | { ok: false; kind: 'unresolvable' | 'cutoff-impossible'; reason: string };
 
@@ -114,7 +121,13 @@ export class PipResolver implements PythonResolver {
       if (session.upstreamFailures.length) {
         throw new ServiceDownError(INDEX_GROUP, `package index ${this.indexUrl} failed: ${session.upstreamFailures.slice(0, 3).join('; ')}`);
       }
-      if (r.code === 0) return { ok: true, pins: pinsFromReport(JSON.parse(await readFile(report, 'utf8'))) };
+      if (r.code === 0) {
+        const pins = pinsFromReport(JSON.parse(await readFile(report, 'utf8')));
+        if (!req.cutoff) return { ok: true, pins };
+        // Nothing hidden yet: the same holds up to now, when the pages were read.
+        const until = new Date(session.hiddenMin ?? Date.now());
+        return { ok: true, pins, window: { after: session.visibleMax === null ? null : new Date(session.visibleMax), until } };
+      }
       const reason = resolverMessage(r.stderrTail, r.stdoutTail);
       if (req.cutoff && session.missingUploadTimes.size) {
         return { ok: false, kind: 'cutoff-impossible', reason: `the index gives no upload times (${[...session.missingUploadTimes].slice(0, 5).join(', ')}): a cutoff is impossible` };
