@@ -26,8 +26,8 @@ export const RESOLVE_STAGE = 'resolve_packages';
 export function resolvePackages(deps: StageDeps): StageDefinition {
   const { config } = deps;
   const resolveTimeoutS = config.PERFMINE_RESOLVE_TIMEOUT_S;
-  /** Resolutions under way in this process, by memo key: a twin waits for the first instead of resolving again. */
-  const inFlight = new Map<string, Promise<{ resolution: Resolution; fresh: boolean }>>();
+  /** Resolutions under way in this process, by family key: a commit of the same family waits for it instead of resolving again. */
+  const inFlight = new Map<string, Promise<Resolution>>();
 
   return {
     name: RESOLVE_STAGE, ordinal: 4, subjectTable: 'pull_requests',
@@ -103,7 +103,14 @@ export function resolvePackages(deps: StageDeps): StageDefinition {
       const family = familyKey(memoInputs);
       let key = memoKey({ ...memoInputs, cutoffDay: cutoff?.day ?? null });
       // The same day's resolution, else one of another day whose window holds this cutoff too.
-      const memoized = await findResolution(ctx.db, key) ?? (cutoff ? await findResolutionAt(ctx.db, family, cutoff.at) : null);
+      const lookup = async () => await findResolution(ctx.db, key) ?? (cutoff ? await findResolutionAt(ctx.db, family, cutoff.at) : null);
+      let memoized = await lookup();
+      // A resolution of the same family under way here may well cover this commit: wait for it, then look again.
+      while (!memoized && inFlight.has(family)) {
+        ctx.addCost({ memo_waits: 1 });
+        await inFlight.get(family)!.catch(() => undefined);
+        memoized = await lookup();
+      }
       let resolution: Resolution;
       let hit: boolean;
       if (memoized) {
@@ -111,23 +118,18 @@ export function resolvePackages(deps: StageDeps): StageDefinition {
         key = memoized.memoKey;
         hit = true;
       } else {
-        let pending = inFlight.get(key);
-        const mine = !pending;
-        if (!pending) {
-          pending = resolveAtDate(resolver, requirements, python.version, cutoff?.at ?? null, ctx.signal).then(async (r) => {
-            await ctx.checkpoint((trx) => saveResolution(trx, {
-              ...r, memoKey: key, familyKey: family, requirements, pythonVersion: python.version, cutoffDay: cutoff?.day ?? null,
-              indexUrl: resolver.indexUrl, resolver: resolver.name, resolverVersion,
-            }));
-            return { resolution: r, fresh: true };
-          });
-          inFlight.set(key, pending);
-          void pending.then(() => inFlight.delete(key), () => inFlight.delete(key));
-        }
-        resolution = (await pending).resolution;
-        hit = !mine;
-        if (!mine) ctx.addCost({ memo_waits: 1 });
-        else ctx.addCost({ resolutions: 1, resolve_seconds: resolution.seconds ?? 0 });
+        const mine = resolveAtDate(resolver, requirements, python.version, cutoff?.at ?? null, ctx.signal).then(async (r) => {
+          await ctx.checkpoint((trx) => saveResolution(trx, {
+            ...r, memoKey: key, familyKey: family, requirements, pythonVersion: python.version, cutoffDay: cutoff?.day ?? null,
+            indexUrl: resolver.indexUrl, resolver: resolver.name, resolverVersion,
+          }));
+          return r;
+        });
+        inFlight.set(family, mine);
+        void mine.then(() => inFlight.delete(family), () => inFlight.delete(family));
+        resolution = await mine;
+        hit = false;
+        ctx.addCost({ resolutions: 1, resolve_seconds: resolution.seconds ?? 0 });
       }
       if (hit) {
         ctx.addCost({ memo_hits: 1 });
