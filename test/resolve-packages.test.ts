@@ -213,6 +213,24 @@ describe('resolve_packages', () => {
     expect(noRoot.packaging_root).toBeNull();
   }, 120_000);
 
+  it('a remote that cannot be cloned is a recorded outcome, not hours of retries', async () => {
+    const gone = (await sql<{ id: number }>`
+      INSERT INTO repositories (owner, name, clone_url, metadata_fetched_at, last_scraped_at)
+      VALUES ('acme', 'gone', '/nonexistent/perfmine/gone.git', now(), now()) RETURNING id`.execute(t.db)).rows[0].id;
+    const ids = [];
+    for (const n of [1, 2]) {
+      ids.push((await sql<{ id: number }>`
+        INSERT INTO pull_requests (repository_id, number, merged_at, merge_commit_sha, is_performance_commit_symbolic, is_performance_commit)
+        VALUES (${gone}, ${n}, '2023-01-01', ${'ab'.repeat(20)}, true, true) RETURNING id`.execute(t.db)).rows[0].id);
+    }
+    await runStage();
+    for (const id of ids) {
+      const r = await outcome(id);
+      expect(r.pr_can_install).toBe(false);
+      expect(r.install_reason).toMatch(/^the repository could not be fetched: git clone .*gone\.git/);
+    }
+  }, 120_000);
+
   it('an index that is down pauses the stage (nothing failed) and the rows resolve when it is back', async () => {
     const sha = remote.commit({ 'pyproject.toml': pyproject(['alpha', 'numpy-lite']) }, 'down', '2023-05-01T00:00:00Z');
     const pr = await perfPr(sha, '2023-05-01T00:00:00Z');

@@ -1,5 +1,5 @@
 import { PermanentError, type HandlerContext, type StageDefinition, type SubjectRow } from '../bus/stage.js';
-import type { RepoRef } from '../adapters/git/repo-store.js';
+import { RepoUnavailableError, type RepoRef } from '../adapters/git/repo-store.js';
 import { readDeclared } from '../adapters/python/declared-reader.js';
 import { INDEX_GROUP, type Pin, type PythonResolver } from '../adapters/python/index.js';
 import { BASE_TOOLING, canonicalName, sortRequirements, type DroppedRequirement } from '../domain/python-requirements.js';
@@ -79,7 +79,14 @@ export function resolvePackages(deps: StageDeps): StageDefinition {
         return { set: { package_id: packageId, can_install: row.canInstall, env_resolved_at: now, updated_at: now } };
       };
 
-      const tree = await deps.repos.commit(repo, sha, ctx.signal);
+      let tree;
+      try {
+        tree = await deps.repos.commit(repo, sha, ctx.signal);
+      } catch (err) {
+        // Recorded, not retried for hours: a re-run is one UPDATE (README) once the remote answers again.
+        if (err instanceof RepoUnavailableError) return finish({ ...base, installReason: `the repository could not be fetched: ${err.message}` });
+        throw err;
+      }
       if (!tree) return finish({ ...base, installReason: `the repository has no commit ${sha} (not on any branch the clone fetched)` });
       const committedAt = pr.merged_at ? new Date(pr.merged_at) : tree.committedAt;
       const declared = await readDeclared(tree, {

@@ -19,6 +19,7 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { git, gitSucceeds } from '../../measure/git.js';
+import { abortError } from '../process/run-process.js';
 import { checkoutTree } from '../../measure/trees.js';
 
 export interface RepoRef {
@@ -56,6 +57,14 @@ export interface RepoStore {
   collectGarbage(): Promise<number>;
 }
 
+/** The repository's remote could not be cloned or fetched (after a few tries): unreachable, refused, or gone. */
+export class RepoUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RepoUnavailableError';
+  }
+}
+
 export class FileTooLargeError extends Error {
   constructor(file: string, maxBytes: number) {
     super(`${file} is larger than ${maxBytes} bytes`);
@@ -75,11 +84,15 @@ export interface GitRepoStoreOptions {
 }
 
 const DEFAULT_MAX_FILE = 4 * 1024 * 1024;
+const RETRY_DELAYS_MS = [1000, 4000];
+const UNAVAILABLE_MEMORY_MS = 60_000;
 const MARKER = '.perfmine-worktree';
 
 export class GitRepoStore implements RepoStore {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly inUse = new Map<string, number>();
+  /** Remotes that just failed, by clone path: the next PRs of that repository hear it at once instead of trying again. */
+  private readonly unavailable = new Map<string, { until: number; message: string }>();
   private readonly maxAgeMs: number;
   private readonly maxCount: number;
   private readonly fetchTimeoutMs: number;
@@ -204,14 +217,36 @@ export class GitRepoStore implements RepoStore {
     }
     const dir = this.clonePath(repo);
     return this.locked(`clone:${dir}`, async () => {
-      if (!existsSync(path.join(dir, 'HEAD'))) await this.cloneInto(repo, dir, signal);
-      else if (await has(dir)) return dir;
-      else await this.fetch(dir, signal);
+      const known = this.unavailable.get(dir);
+      if (known && known.until > Date.now()) throw new RepoUnavailableError(known.message);
+      try {
+        if (!existsSync(path.join(dir, 'HEAD'))) await this.withRetries(() => this.cloneInto(repo, dir, signal), signal);
+        else if (await has(dir)) return dir;
+        else await this.withRetries(() => this.fetch(dir, signal), signal);
+      } catch (err) {
+        if ((err as Error).name === 'AbortError') throw err;
+        const message = (err as Error).message;
+        this.unavailable.set(dir, { until: Date.now() + UNAVAILABLE_MEMORY_MS, message });
+        throw new RepoUnavailableError(message);
+      }
+      this.unavailable.delete(dir);
       if (await has(dir)) return dir;
       // Not on any branch (e.g. a PR's merge ref): ask for the commit itself, where the server allows it.
       await gitSucceeds(['-C', dir, 'fetch', '--quiet', '--no-tags', '--filter=blob:none', 'origin', sha], { signal, timeoutMs: this.fetchTimeoutMs });
       return (await has(dir)) ? dir : null;
     });
+  }
+
+  /** A clone or fetch, tried again after 1 s and 4 s (a network blip is not the repository's fault). */
+  private async withRetries(fn: () => Promise<void>, signal?: AbortSignal): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if ((err as Error).name === 'AbortError' || attempt >= RETRY_DELAYS_MS.length) throw err;
+        await sleep(RETRY_DELAYS_MS[attempt], signal);
+      }
+    }
   }
 
   private async cloneInto(repo: RepoRef, dir: string, signal?: AbortSignal): Promise<void> {
@@ -259,4 +294,13 @@ function safe(s: string): string {
 function checkSha(sha: string): void {
   // Commit names come from the database (GitHub); never let one reach git as an option or a path.
   if (!/^[0-9a-f]{7,64}$/i.test(sha)) throw new Error(`not a commit sha: ${JSON.stringify(sha)}`);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    const onAbort = () => { clearTimeout(timer); reject(abortError(signal)); };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
