@@ -79,6 +79,7 @@ export function resolvePackages(deps: StageDeps): StageDefinition {
         return { set: { package_id: packageId, can_install: row.canInstall, env_resolved_at: now, updated_at: now } };
       };
 
+      if (!/^[0-9a-f]{7,64}$/i.test(sha)) return finish({ ...base, installReason: `the merge commit ${JSON.stringify(sha.slice(0, 80))} is not a commit sha` });
       let tree;
       try {
         tree = await deps.repos.commit(repo, sha, ctx.signal);
