@@ -7,6 +7,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   discover: () => import('./discover.js').then((m) => m.run()),
   judge: () => import('./judge.js').then((m) => m.run()),
   chaos: () => import('./chaos.js').then((m) => m.run()),
+  resolve: () => import('./resolve.js').then((m) => m.run()),
   'measure-fidelity': () => import('./measure-fidelity.js').then((m) => m.run()),
 };
 

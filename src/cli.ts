@@ -173,14 +173,15 @@ program.command('retry')
   }));
 
 program.command('standin')
-  .description('run a stand-in service on 127.0.0.1 (offline use): github (point PERFMINE_GITHUB_API_URL at it) or llm (OPENAI_BASE_URL)')
-  .argument('<service>', 'which service: github or llm')
-  .option('--port <n>', 'port to listen on (default: 8787 for github, 8788 for llm)', (v) => Number(v))
+  .description('run a stand-in on 127.0.0.1 for offline use: the GitHub API (point PERFMINE_GITHUB_API_URL at it), an OpenAI-compatible LLM (OPENAI_BASE_URL) or a package index (PERFMINE_PYTHON_INDEX_URL)')
+  .argument('<service>', 'which service: github | llm | index')
+  .option('--port <n>', 'port to listen on (default: github 8787, llm 8788, index 8789)', (v) => Number(v))
   .option('--data <file>', 'github: PRs as JSONL (the shape of data/xarray-prs.jsonl)', DEFAULT_STANDIN_DATA)
   .option('--repo <owner/name>', 'github: serve the PRs as this repository (default: the file\'s own)')
   .option('--api-key <key>', 'llm: require this API key (default: none needed)')
   .option('--latency-ms <ms>', 'llm: wait this long before every answer', (v) => Number(v), 0)
-  .action(async (service: string, opts: { port?: number; data: string; repo?: string; apiKey?: string; latencyMs: number }) => {
+  .option('--wheels <dir>', 'index: a directory of wheels (upload times from its index-manifest.json, else the files\' mtimes)')
+  .action(async (service: string, opts: { port?: number; data: string; repo?: string; apiKey?: string; latencyMs: number; wheels?: string }) => {
     if (service === 'llm') {
       const { LlmStandin } = await import('./standins/llm/server.js');
       const standin = await LlmStandin.start({ port: opts.port ?? 8788, apiKey: opts.apiKey, latencyMs: opts.latencyMs });
@@ -190,7 +191,19 @@ program.command('standin')
       process.once('SIGTERM', () => void standin.close().then(() => process.exit(0)));
       return;
     }
-    if (service !== 'github') throw new Error(`unknown stand-in: ${service} (known: github, llm)`);
+    if (service === 'index') {
+      if (!opts.wheels) throw new Error('standin index needs --wheels DIR');
+      const wheels = path.resolve(opts.wheels);
+      if (!existsSync(wheels)) throw new Error(`--wheels: no such directory: ${wheels}`);
+      const { IndexStandin } = await import('./standins/index/server.js');
+      const standin = await IndexStandin.start({ port: opts.port ?? 8789, wheelsDir: wheels });
+      console.log(`package-index stand-in on ${standin.url}: ${standin.catalog.projects().length} projects from ${wheels}`);
+      console.log(`  PERFMINE_PYTHON_INDEX_URL=${standin.simpleUrl} npm start`);
+      process.once('SIGINT', () => void standin.close().then(() => process.exit(0)));
+      process.once('SIGTERM', () => void standin.close().then(() => process.exit(0)));
+      return;
+    }
+    if (service !== 'github') throw new Error(`unknown stand-in: ${service} (known: github, llm, index)`);
     const { GitHubStandin } = await import('./standins/github/server.js');
     const standin = await GitHubStandin.start({ port: opts.port ?? 8787 });
     const n = standin.loadJsonl(opts.data, opts.repo ? { repository: opts.repo } : undefined);

@@ -11,6 +11,7 @@ const int = (min: number) => z.coerce.number().int().min(min);
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const pythonMinor = z.string().regex(/^3\.\d+$/, 'expected a Python minor such as 3.8');
 const csv = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
 
 /** Every setting, keyed by its environment variable, with its default. */
@@ -68,6 +69,7 @@ const schema = z.object({
   PERFMINE_PATCH_MIN_TOKENS: int(0).default(5),
   PERFMINE_PATCH_MAX_TOKENS: int(1).default(16000),
   PERFMINE_DIFF_MIN_INTERVAL_MS: int(0).default(250),
+  // Stage 5 (render_problems)
   PERFMINE_RENDER_CONCURRENCY: int(1).default(2),
   PERFMINE_PROBLEM_REQUIRES_ISSUE: bool.default(true),
   PERFMINE_LINKED_ISSUES_DEPTH: int(1).max(5).default(2),
@@ -76,6 +78,20 @@ const schema = z.object({
   PERFMINE_EXTRACT_SOURCE_TOKENS: int(500).default(12000),
   PERFMINE_FIDELITY_MIN_RATIO: z.coerce.number().min(0).max(1).default(0.75),
   PERFMINE_PROBLEM_MAX_PATCH_OVERLAP: z.coerce.number().min(0).max(1).default(0.2),
+  // Stage 4 (resolve_packages)
+  PERFMINE_PYTHON_INDEX_URL: z.string().url().default('https://pypi.org/simple'),
+  PERFMINE_RESOLVER: z.enum(['auto', 'pip', 'uv']).default('auto'),
+  PERFMINE_RESOLVER_PYTHON: z.string().min(1).default('python3'),
+  PERFMINE_UV: z.string().min(1).default('uv'),
+  PERFMINE_PYTHON_MIN: pythonMinor.default('3.8'),
+  PERFMINE_PYTHON_MAX: pythonMinor.default('3.12'),
+  PERFMINE_RESOLVE_CUTOFF: bool.default(true),
+  PERFMINE_RESOLVE_CONCURRENCY: int(1).default(4),
+  PERFMINE_RESOLVE_TIMEOUT_S: int(10).default(600),
+  PERFMINE_INDEX_TIMEOUT_MS: int(100).default(30_000),
+  PERFMINE_GIT_FETCH_TIMEOUT_S: int(10).default(1800),
+  PERFMINE_WORKTREE_MAX: int(1).default(20),
+  PERFMINE_WORKTREE_MAX_AGE_H: int(1).default(24),
 });
 
 export type Config = z.infer<typeof schema>;
@@ -102,6 +118,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (parsed.success) {
     for (const key of cronKeys) {
       if (!validateCron(parsed.data[key])) issues.push({ path: [key], message: 'not a valid cron expression' });
+    }
+    const minor = (v: string) => Number(v.split('.')[1]);
+    if (minor(parsed.data.PERFMINE_PYTHON_MIN) > minor(parsed.data.PERFMINE_PYTHON_MAX)) {
+      issues.push({ path: ['PERFMINE_PYTHON_MIN'], message: `above PERFMINE_PYTHON_MAX (${parsed.data.PERFMINE_PYTHON_MAX})` });
     }
   }
   if (issues.length) {

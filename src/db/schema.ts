@@ -11,6 +11,8 @@ export interface RepositoriesTable {
   full_name: ColumnType<string, never, never>;
   source: ColumnType<'github' | 'git', 'github' | 'git' | undefined, 'github' | 'git'>;
   git_path: string | null;
+  /** Where a GitHub repository is cloned from (NULL: https://github.com/OWNER/NAME.git). */
+  clone_url: string | null;
   stars: number | null;
   description: string | null;
   topics: string[] | null;

@@ -9,8 +9,12 @@ import { GitHubClient } from '../adapters/github/client.js';
 import { LlmClient } from '../adapters/llm/client.js';
 import { classifyPrs } from './classify-prs.js';
 import { renderProblems } from './render-problems.js';
+import { resolvePackages } from './resolve-packages.js';
+import { GitRepoStore } from '../adapters/git/repo-store.js';
+import { lazyResolver } from '../adapters/python/index.js';
 import { githubTokens, type Config } from '../config.js';
 import type { Logger } from '../log.js';
+import path from 'node:path';
 
 export type { StageDeps } from './deps.js';
 
@@ -40,7 +44,18 @@ export function buildStageDeps(config: Config, log: Logger): StageDeps {
     quotaPauseSeconds: config.PERFMINE_LLM_QUOTA_PAUSE_S,
     log,
   });
-  return { config, log, github, llm };
+  const repos = new GitRepoStore({
+    dataDir: config.PERFMINE_DATA_DIR,
+    worktreeMaxCount: config.PERFMINE_WORKTREE_MAX,
+    worktreeMaxAgeMs: config.PERFMINE_WORKTREE_MAX_AGE_H * 3600_000,
+    fetchTimeoutMs: config.PERFMINE_GIT_FETCH_TIMEOUT_S * 1000,
+  });
+  const pythonResolver = lazyResolver({
+    kind: config.PERFMINE_RESOLVER, uv: config.PERFMINE_UV, python: config.PERFMINE_RESOLVER_PYTHON,
+    indexUrl: config.PERFMINE_PYTHON_INDEX_URL, timeoutMs: config.PERFMINE_RESOLVE_TIMEOUT_S * 1000,
+    indexTimeoutMs: config.PERFMINE_INDEX_TIMEOUT_MS, cacheDir: path.join(config.PERFMINE_DATA_DIR, 'pip-cache'),
+  });
+  return { config, log, github, llm, repos, pythonResolver };
 }
 
 /**
@@ -48,7 +63,7 @@ export function buildStageDeps(config: Config, log: Logger): StageDeps {
  * its claim predicate, concurrency and handler side by side.
  */
 export function builtinStages(deps: StageDeps): StageDefinition[] {
-  return [discoverRepos(deps), scrapeRepos(deps), scrapeCommits(deps), classifyPrs(deps), renderProblems(deps)];
+  return [discoverRepos(deps), scrapeRepos(deps), scrapeCommits(deps), classifyPrs(deps), resolvePackages(deps), renderProblems(deps)];
 }
 
 /** Cron jobs that feed the funnel (they only insert or reset rows). */
