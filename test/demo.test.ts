@@ -87,6 +87,14 @@ describe('perfmine demo with DATABASE_URL', () => {
     expect(g.as_expected).toBe(true);
     expect(g.prs.filter((p: { is_performance_commit: boolean | null }) => p.is_performance_commit).map((p: { expected: string }) => p.expected).sort())
       .toEqual(['build fails', 'no change', 'no change', 'no change', 'published', 'published', 'published', 'tests fail']);
+    // Stages 4 and 5: every generated performance PR got an installable environment (cloned from
+    // the bare repository, resolved against the demo's index stand-in) and a problem statement.
+    const perf = g.prs.filter((p: { is_performance_commit: boolean | null }) => p.is_performance_commit);
+    expect(perf.map((p: { can_install: boolean | null }) => p.can_install)).toEqual(perf.map(() => true));
+    expect(perf.map((p: { rendered: boolean | null; render_reason: string | null }) => [p.rendered, p.render_reason]))
+      .toEqual(perf.map(() => [true, null]));
+    expect(summary.funnel.map((f: { stage: string }) => f.stage)).toEqual(expect.arrayContaining(['resolve_packages', 'render_problems']));
+    expect(summary.funnel.every((f: { failed: number }) => f.failed === 0)).toBe(true);
     expect(existsSync(path.join(dataDir, 'demo', summary.database))).toBe(false); // removed with the database
 
     expect(stdout + stderr).not.toContain(password);

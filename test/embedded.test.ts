@@ -46,6 +46,19 @@ describe('embedded PostgreSQL', () => {
     await server.stop();
   });
 
+  it('starts in a private data directory (mode 0700, as `procs/` once made it), when run as root too', async () => {
+    const dataDir = path.join(scratch, 'private');
+    mkdirSync(dataDir, { mode: 0o700 });
+    chmodSync(dataDir, 0o700);
+    const p = port();
+    const server = await startEmbeddedPostgres(dataDir, p);
+    started.push(server);
+    const password = readFileSync(server.passwordFile, 'utf8').trim();
+    expect(await serverAnswers(url(p, password))).toBe(true);
+    expect(statSync(dataDir).mode & 0o044).toBe(0); // others may pass through, never list it
+    await server.stop();
+  });
+
   it('moves a data directory made with the old password \'perfmine\' to a generated one', async () => {
     const dataDir = path.join(scratch, 'legacy');
     const pgDir = path.join(dataDir, 'pg');

@@ -24,6 +24,11 @@ export interface GeneratedRepoSummary {
     expected: ExpectedOutcome;
     is_performance_commit_symbolic: boolean | null;
     is_performance_commit: boolean | null;
+    /** Stage 4: its environment can be installed (null: not decided). */
+    can_install: boolean | null;
+    /** Stage 5: it has a problem statement; else why not (null: not decided). */
+    rendered: boolean | null;
+    render_reason: string | null;
     /** Stages 1-3 decided what the PR's expectation says. */
     as_expected: boolean;
   }>;
@@ -60,8 +65,10 @@ export async function insertGeneratedRepo(db: Db, repo: GeneratedRepo): Promise<
 export async function summarizeGeneratedRepo(db: Db, repo: GeneratedRepo): Promise<GeneratedRepoSummary> {
   const [repoRow] = (await sql<{ id: number; clone_url: string | null }>`
     SELECT id, clone_url FROM repositories WHERE owner = ${repo.owner} AND name = ${repo.name}`.execute(db)).rows;
-  const { rows } = await sql<{ number: number; symbolic: boolean | null; perf: boolean | null }>`
-    SELECT number, is_performance_commit_symbolic AS symbolic, is_performance_commit AS perf
+  const { rows } = await sql<{ number: number; symbolic: boolean | null; perf: boolean | null; can_install: boolean | null;
+    rendered: boolean | null; render_reason: string | null }>`
+    SELECT number, is_performance_commit_symbolic AS symbolic, is_performance_commit AS perf, can_install,
+           CASE WHEN problem_rendered_at IS NULL THEN NULL ELSE rendered_problem IS NOT NULL END AS rendered, render_reason
     FROM pull_requests WHERE repository_id = ${repoRow?.id ?? null}`.execute(db);
   const stored = new Map(rows.map((r) => [r.number, r]));
   const prs = repo.prs.map(({ pr, expected }) => {
@@ -71,6 +78,7 @@ export async function summarizeGeneratedRepo(db: Db, repo: GeneratedRepo): Promi
     return {
       number: pr.number, title: pr.title, expected: expected.outcome,
       is_performance_commit_symbolic: symbolic, is_performance_commit: perf,
+      can_install: pull?.can_install ?? null, rendered: pull?.rendered ?? null, render_reason: pull?.render_reason ?? null,
       as_expected: pull !== undefined && symbolic === expected.symbolic && perf === expected.judgedPerf,
     };
   });

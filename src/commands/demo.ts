@@ -13,6 +13,7 @@ import { scrubSecrets, type Logger } from '../log.js';
 import { buildStageDeps, builtinStages } from '../stages/index.js';
 import { GitHubStandin } from '../standins/github/server.js';
 import { LlmStandin } from '../standins/llm/server.js';
+import { IndexStandin } from '../standins/index/server.js';
 import { formatStatus, readStatus, type StatusReport } from './status.js';
 import {
   generatedRepoDir, insertGeneratedRepo, prepareGeneratedRepo, summarizeGeneratedRepo, type GeneratedRepoSummary,
@@ -41,6 +42,11 @@ export interface DemoSummary {
   symbolic_candidates: number;
   judged: number;
   judged_perf: number;
+  /** Stage 4: PRs whose environment was decided, and how many can be installed. */
+  resolved: number;
+  installable: number;
+  /** Stage 5: PRs with a problem statement (the others have a render_reason). */
+  rendered: number;
   categories: Record<string, number>;
   llm_tokens_per_judged_pr: number;
   api_calls: number;
@@ -68,6 +74,7 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
   process.once('SIGTERM', onInterrupt);
   const github = await GitHubStandin.start();
   const llm = await LlmStandin.start();
+  let index: IndexStandin | undefined;
   let place: DemoDatabase | undefined;
   let generatedDir: string | undefined;
   let conn: Connection | undefined;
@@ -82,6 +89,8 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
     const url = place.url;
     generatedDir = generatedRepoDir(base.PERFMINE_DATA_DIR, place.name);
     const generated = await prepareGeneratedRepo(github, generatedDir);
+    // Its dependencies come from a package index of their own (upload times = the wheels' mtimes).
+    index = await IndexStandin.start({ wheelsDir: generated.wheelDir });
     conn = connect(url, 8);
     place.ownBackends = backendPidsOf(conn.pool);
     await migrate(conn.pool);
@@ -91,9 +100,7 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
       PERFMINE_GITHUB_API_URL: github.url, GITHUB_TOKEN: 'demo', GITHUB_TOKENS: '',
       PERFMINE_GITHUB_GRAPHQL_MIN_INTERVAL_MS: '0', PERFMINE_GITHUB_SEARCH_MIN_INTERVAL_MS: '0', PERFMINE_DIFF_MIN_INTERVAL_MS: '0',
       OPENAI_BASE_URL: llm.url, OPENAI_API_KEY: 'demo', PERFMINE_LLM_MODEL: 'standin-small', PERFMINE_SCHEDULE: 'false',
-      // Stages 4-8 resolve, build and measure the generated repository's PRs: they need its
-      // dependencies from a package index. Start the index stand-in on generated.wheelDir
-      // (wheels.json beside it lists the upload times) and set PERFMINE_PYTHON_INDEX_URL here.
+      PERFMINE_PYTHON_INDEX_URL: index.simpleUrl, PERFMINE_RESOLVER_PYTHON: '/usr/bin/python3',
     });
     const deps = buildStageDeps(config, log);
     bus = connectBus(url, config, log);
@@ -122,7 +129,8 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
     if (!opts.json) {
       process.stdout.write(`\x1b[2J\x1b[H${formatStatus(await readStatus(db))}\n\n`);
       process.stdout.write(`idle after ${seconds.toFixed(1)} s: ${summary.pull_requests} PRs stored, ${summary.symbolic_candidates} symbolic candidates, ` +
-        `${summary.judged_perf} of ${summary.judged} judged performance work; ${summary.llm_tokens_per_judged_pr} LLM tokens per judged PR.\n` +
+        `${summary.judged_perf} of ${summary.judged} judged performance work; ${summary.llm_tokens_per_judged_pr} LLM tokens per judged PR;\n` +
+        `${summary.resolved} environments decided (${summary.installable} installable), ${summary.rendered} problem statements rendered.\n` +
         `categories: ${JSON.stringify(summary.categories)}\n` +
         `${generated.fullName}: ${formatGenerated(summary.generated)}\n`);
     }
@@ -138,6 +146,7 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onInterrupt);
     await daemon?.stop(2000);
+    await index?.close();
     await bus?.close();
     await conn?.close();
     await place?.release(!opts.keep);
@@ -220,7 +229,10 @@ async function summarize(db: Connection['db'], seconds: number, apiCalls: number
     SELECT count(*)::int AS prs,
            count(*) FILTER (WHERE is_performance_commit_symbolic)::int AS candidates,
            count(*) FILTER (WHERE is_performance_commit IS NOT NULL)::int AS judged,
-           count(*) FILTER (WHERE is_performance_commit)::int AS perf
+           count(*) FILTER (WHERE is_performance_commit)::int AS perf,
+           count(*) FILTER (WHERE env_resolved_at IS NOT NULL)::int AS resolved,
+           count(*) FILTER (WHERE can_install)::int AS installable,
+           count(*) FILTER (WHERE rendered_problem IS NOT NULL)::int AS rendered
     FROM pull_requests`.execute(db);
   const cats = await sql<{ classification: string; n: number }>`
     SELECT classification, count(*)::int AS n FROM pull_requests WHERE is_performance_commit
@@ -238,6 +250,9 @@ async function summarize(db: Connection['db'], seconds: number, apiCalls: number
     symbolic_candidates: rows[0].candidates,
     judged: rows[0].judged,
     judged_perf: rows[0].perf,
+    resolved: rows[0].resolved,
+    installable: rows[0].installable,
+    rendered: rows[0].rendered,
     categories: Object.fromEntries(cats.rows.map((r) => [r.classification, r.n])),
     llm_tokens_per_judged_pr: t.n ? Math.round(t.t / t.n) : 0,
     api_calls: apiCalls,

@@ -19,7 +19,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
-import { chown, mkdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -95,6 +95,9 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, opts:
   let answer = await probe(urlOf('postgres'));
   if (answer === 'refused') {
     const owner = await postgresOsUser();
+    // Run as the postgres OS user, the server must be able to pass through the data directory
+    // (to its pg/ and, at initdb, the password file handed to it); listing it stays ours.
+    if (owner) await chmod(root, (await stat(root)).mode & 0o777 | 0o011);
     if (isNewCluster) await initCluster(pgDir, password, owner);
     startedHere = await startPostmaster(root, pgDir, port, owner);
     answer = await waitForServer(urlOf('postgres'), root);

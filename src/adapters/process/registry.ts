@@ -43,6 +43,9 @@ const made = new Set<string>();
 /** Writes the record; returns its file (remove it with forgetRun when the family is gone). */
 export function recordRun(dir: string, record: RunRecord): string {
   if (!made.has(dir)) {
+    // Only the registry itself is private: a recursive mode would also close the data
+    // directory above it to the embedded server's own OS user.
+    mkdirSync(path.dirname(dir), { recursive: true });
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     made.add(dir);
   }
