@@ -275,8 +275,8 @@ const SAMPLE_SQL = `
     (SELECT coalesce(sum(extract(epoch FROM scrape_cursor)), 0) FROM repositories) AS cursors,
     (SELECT coalesce(json_agg(json_build_object('worker', worker_id, 'stage', stage, 'subject', subject_id,
         'expired', expires_at < now(),
-        -- since the claim or the last heartbeat, which set expires_at to now + lease_seconds; a lease
-        -- the sweeper expired early (its worker's process is gone) says nothing of heartbeats: since its claim
-        'silence', extract(epoch FROM now() - CASE WHEN expires_at < claimed_at + make_interval(secs => lease_seconds)
-                                                  THEN claimed_at ELSE expires_at - make_interval(secs => lease_seconds) END))), '[]')
+        -- since the claim or the last heartbeat, which set expires_at to now + lease_seconds (an
+        -- expired lease says nothing: the sweeper may have expired it early, its worker being gone)
+        'silence', CASE WHEN expires_at < now() THEN 0
+                        ELSE extract(epoch FROM now() - (expires_at - make_interval(secs => lease_seconds))) END)), '[]')
        FROM leases WHERE worker_id IS NOT NULL) AS held`;
