@@ -1,0 +1,102 @@
+/**
+ * Executors: where a PR's environment is built and where code runs in it.
+ * Two adapters implement this one interface: `local` (a virtualenv per
+ * pinned dependency set plus a checkout per PR, on this machine) and
+ * `docker` (base / repository / PR image layers, known by digest). Stage 6
+ * builds and verifies an environment; stage 7 runs the benchmarks in exactly
+ * that environment (same directory, or same image digest): nothing is rebuilt
+ * after verification.
+ *
+ * Code run here comes from strangers' repositories and from an LLM: every
+ * process gets an allow-listed environment (no token, key or database URL), a
+ * working directory of its own, a time limit after which everything it
+ * started is killed, and (docker) no host mounts and no network.
+ */
+import type { RepoRef } from '../git/repo-store.js';
+
+export type ExecutorKind = 'local' | 'docker';
+
+/** What an environment is built from: the PR's base commit, its pinned dependencies, a build script. */
+export interface BuildRequest {
+  /** A stable, filesystem- and tag-safe key of this build (names and tags derive from it). */
+  key: string;
+  repo: RepoRef;
+  /** The commit the environment is built at (the PR's base commit). */
+  commit: string;
+  /** Python minor version, e.g. '3.11' (stage 4's choice). */
+  python: string;
+  /** Pinned requirement lines (stage 4's env_payload), installed from `indexUrl`. */
+  requirements: string[];
+  indexUrl: string;
+  /** A bash script run at the checkout's root, with the environment's interpreter first on PATH; builds the package in place. */
+  script: string;
+  /** Install plus script: past this everything started is killed and the build fails. */
+  timeoutMs: number;
+}
+
+/** A built environment. `ref` is what `pull_requests.container_name` stores; `digest` identifies its exact content. */
+export interface EnvironmentRef {
+  executor: ExecutorKind;
+  /** local: `local:<env dir>#<checkout dir>`; docker: `<image>@<digest>`. */
+  ref: string;
+  /** docker: the image id (sha256:…); local: a hash of the environment's identity (interpreter, pins, commit, script). */
+  digest: string;
+  /** The interpreter inside the environment. */
+  python: string;
+  /** The checkout root inside the environment (where the package was built in place). */
+  workdir: string;
+}
+
+export interface BuildResult {
+  ok: boolean;
+  /** A short reason when not ok, e.g. 'no interpreter for Python 3.9 (looked in …)', 'installing dependencies failed: …', 'build script exited 1', 'timed out after 900 s'. */
+  reason: string | null;
+  /** The end of the combined install and build output (what an LLM gets to fix the script). */
+  logTail: string;
+  durationMs: number;
+  /** Present when ok. */
+  env: EnvironmentRef | null;
+}
+
+export interface ExecOptions {
+  /** Files made available before the command, under the directory named by $PERFMINE_SCRATCH (never inside the checkout). */
+  files?: Record<string, string | Buffer>;
+  /** Working directory relative to the checkout root (default the root). */
+  cwd?: string;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Extra environment variables (checked against the secret filter like every other). */
+  env?: Record<string, string>;
+  /** CPUs the command is pinned to (docker: --cpuset-cpus; local: taskset when present). */
+  cpus?: string;
+  /** docker: memory limit in MiB. */
+  memoryMb?: number;
+  /** Stream of output lines, for progress. */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** Bytes of each stream kept (the tail). */
+  maxOutputBytes?: number;
+}
+
+export interface ExecResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  aborted: boolean;
+  durationMs: number;
+}
+
+export interface Executor {
+  readonly kind: ExecutorKind;
+  /** Whether it can work here at all (docker: an engine answers and the base image exists), and why not. */
+  available(signal?: AbortSignal): Promise<{ ok: true } | { ok: false; reason: string }>;
+  build(req: BuildRequest, signal: AbortSignal): Promise<BuildResult>;
+  /**
+   * Runs a command in a built environment: its interpreter first on PATH, the
+   * checkout as working directory, no network (docker), no secrets. In docker
+   * every exec starts from the image: nothing one exec writes is seen by the next.
+   */
+  exec(env: EnvironmentRef, argv: string[], opts: ExecOptions): Promise<ExecResult>;
+  /** Throws an environment away (it failed verification, or was superseded). */
+  discard(env: EnvironmentRef): Promise<void>;
+}
