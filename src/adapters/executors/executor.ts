@@ -51,6 +51,12 @@ export interface BuildResult {
   ok: boolean;
   /** A short reason when not ok, e.g. 'no interpreter for Python 3.9 (looked in …)', 'installing dependencies failed: …', 'build script exited 1', 'timed out after 900 s'. */
   reason: string | null;
+  /**
+   * Where it failed, when not ok: the first three are no build script's fault
+   * (the cascade stops there instead of trying other scripts). Optional: the
+   * stage reads the reason's prefix when it is missing.
+   */
+  failedStep?: 'interpreter' | 'dependencies' | 'checkout' | 'script' | 'timeout';
   /** The end of the combined install and build output (what an LLM gets to fix the script). */
   logTail: string;
   durationMs: number;

@@ -11,9 +11,12 @@
  *   again when a commit is missing. Checkouts are `git worktree`s of it.
  *
  * Files are read at a commit without any checkout (`git cat-file`). Checkouts
- * (`checkout(sha)`, for building) live under PERFMINE_DATA_DIR/worktrees, are
- * reused while they exist, and are garbage-collected by age and count, never
- * while in use in this process.
+ * (`checkout(sha)`, for reading a whole tree) live under
+ * PERFMINE_DATA_DIR/worktrees, are reused while they exist, and are
+ * garbage-collected by age and count, never while in use in this process.
+ * `checkoutInto(sha, dir)` makes a checkout in a directory the caller owns
+ * (a built environment's: stage 6 builds in it, stage 7 runs in it), which
+ * the store never reuses or collects.
  */
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
@@ -53,6 +56,12 @@ export interface RepoStore {
   commit(repo: RepoRef, sha: string, signal?: AbortSignal): Promise<CommitTree | null>;
   /** A working tree of `sha` (created, or reused); call release() when done. */
   checkout(repo: RepoRef, sha: string, signal?: AbortSignal): Promise<Worktree>;
+  /**
+   * A checkout of `sha` (detached HEAD, a git working tree) in `dir`, which
+   * must not exist yet: the caller's to keep and to remove (rm -rf), never
+   * collected by the store.
+   */
+  checkoutInto(repo: RepoRef, sha: string, dir: string, signal?: AbortSignal): Promise<void>;
   /** Removes worktrees past the age and count limits (not those in use). Returns how many. */
   collectGarbage(): Promise<number>;
 }
@@ -140,28 +149,7 @@ export class GitRepoStore implements RepoStore {
     await this.locked(`wt:${dir}`, async () => {
       if (existsSync(path.join(dir, MARKER))) return;
       await rm(dir, { recursive: true, force: true });
-      await mkdir(path.dirname(dir), { recursive: true });
-      if (repo.source === 'git') {
-        if (!repo.gitPath) throw new Error(`${repo.owner}/${repo.name}: a git source without git_path`);
-        const tree = await checkoutTree(repo.gitPath, sha, 'worktree', { signal });
-        // The tree was made in a temporary directory; it becomes the managed worktree.
-        try {
-          await rename(tree.dir, dir);
-        } catch (err) {
-          // Another filesystem (EXDEV): copy it over (alternates are absolute paths, so the copy works as well).
-          if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-          await cp(tree.dir, dir, { recursive: true, verbatimSymlinks: true });
-        } finally {
-          await tree.cleanup();
-        }
-      } else {
-        const gitDir = await this.repositoryWith(repo, sha, signal);
-        if (!gitDir) throw new Error(`${repo.owner}/${repo.name} has no commit ${sha}`);
-        await git(['-C', gitDir, 'worktree', 'prune'], { signal });
-        await git(['-C', gitDir, '-c', 'advice.detachedHead=false', 'worktree', 'add', '--detach', '--force', dir, sha], {
-          signal, timeoutMs: this.fetchTimeoutMs, env: { GIT_LFS_SKIP_SMUDGE: '1' },
-        });
-      }
+      await this.makeCheckout(repo, sha, dir, signal);
       await writeFile(path.join(dir, MARKER), `${repo.owner}/${repo.name} ${sha}\n`);
     });
     const now = new Date();
@@ -178,6 +166,38 @@ export class GitRepoStore implements RepoStore {
         else this.inUse.set(dir, n);
       },
     };
+  }
+
+  async checkoutInto(repo: RepoRef, sha: string, dir: string, signal?: AbortSignal): Promise<void> {
+    checkSha(sha);
+    if (existsSync(dir)) throw new Error(`checkout: ${dir} already exists`);
+    await this.locked(`wt:${dir}`, () => this.makeCheckout(repo, sha, dir, signal));
+  }
+
+  /** A detached working tree of `sha` at `dir` (absent): a shared clone of a git source, else a worktree of the managed clone. */
+  private async makeCheckout(repo: RepoRef, sha: string, dir: string, signal?: AbortSignal): Promise<void> {
+    await mkdir(path.dirname(dir), { recursive: true });
+    if (repo.source === 'git') {
+      if (!repo.gitPath) throw new Error(`${repo.owner}/${repo.name}: a git source without git_path`);
+      const tree = await checkoutTree(repo.gitPath, sha, 'worktree', { signal });
+      // The tree was made in a temporary directory; it moves to `dir`.
+      try {
+        await rename(tree.dir, dir);
+      } catch (err) {
+        // Another filesystem (EXDEV): copy it over (alternates are absolute paths, so the copy works as well).
+        if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+        await cp(tree.dir, dir, { recursive: true, verbatimSymlinks: true });
+      } finally {
+        await tree.cleanup();
+      }
+      return;
+    }
+    const gitDir = await this.repositoryWith(repo, sha, signal);
+    if (!gitDir) throw new Error(`${repo.owner}/${repo.name} has no commit ${sha}`);
+    await git(['-C', gitDir, 'worktree', 'prune'], { signal });
+    await git(['-C', gitDir, '-c', 'advice.detachedHead=false', 'worktree', 'add', '--detach', '--force', dir, sha], {
+      signal, timeoutMs: this.fetchTimeoutMs, env: { GIT_LFS_SKIP_SMUDGE: '1' },
+    });
   }
 
   async collectGarbage(): Promise<number> {
