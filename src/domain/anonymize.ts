@@ -29,7 +29,7 @@ export function addCounts(a: AnonymizationCounts, b: AnonymizationCounts): Anony
 }
 
 /** Credentials by their published shapes (GitHub, OpenAI, AWS, Slack, Hugging Face, GitLab, Google, npm, JWTs). */
-const TOKEN_SHAPES = new RegExp([
+export const TOKEN_SHAPE_SOURCES: readonly string[] = [
   String.raw`\bgh[pousr]_[A-Za-z0-9]{20,}`,
   String.raw`\bgithub_pat_[A-Za-z0-9_]{20,}`,
   String.raw`\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}`,
@@ -40,7 +40,8 @@ const TOKEN_SHAPES = new RegExp([
   String.raw`\bAIza[0-9A-Za-z_-]{35}`,
   String.raw`\bnpm_[A-Za-z0-9]{36}`,
   String.raw`\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}`,
-].join('|'), 'g');
+];
+const TOKEN_SHAPES = new RegExp(TOKEN_SHAPE_SOURCES.join('|'), 'g');
 /** `token = "..."`, `password: ...`, `Authorization: Bearer ...`: the value goes, the name stays. */
 const SECRET_ASSIGNMENT = /\b((?:api[_-]?key|access[_-]?key|secret(?:[_-]?key)?|token|password|passwd|auth)\s*[:=]\s*["']?|bearer\s+)([A-Za-z0-9._~+/=-]{8,})/gi;
 const EMAIL = /\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b/g;

@@ -84,3 +84,16 @@ function judgeRequirement(text: string, self: string | null): { name: string } |
 function firstLine(s: string): string {
   return s.split('\n')[0].slice(0, 200);
 }
+
+/**
+ * Pinned lines as a requirements file for `pip install --no-deps`: with
+ * `--require-hashes` when every line carries a hash. pip turns hash checking
+ * on as soon as one line has a hash and then refuses the lines without, so a
+ * mixed set is installed without hashes (the versions are still exact).
+ */
+export function installableRequirements(pins: readonly string[]): { lines: string[]; requireHashes: boolean } {
+  const lines = pins.map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).sort();
+  const hashed = lines.filter((l) => /--hash[= ]/.test(l)).length;
+  if (hashed === lines.length) return { lines, requireHashes: lines.length > 0 };
+  return { lines: lines.map((l) => l.replace(/\s+--hash[= ]\S+/g, '')), requireHashes: false };
+}
