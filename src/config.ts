@@ -92,6 +92,19 @@ const schema = z.object({
   PERFMINE_GIT_FETCH_TIMEOUT_S: int(10).default(1800),
   PERFMINE_WORKTREE_MAX: int(1).default(20),
   PERFMINE_WORKTREE_MAX_AGE_H: int(1).default(24),
+  // Stage 6 (synthesize_images)
+  PERFMINE_EXECUTOR: z.enum(['local', 'docker']).default('local'),
+  PERFMINE_PYTHON_PATHS: csv.optional(),
+  PERFMINE_BUILD_CONCURRENCY: int(1).default(2),
+  PERFMINE_BUILD_TIMEOUT_S: int(1).default(1800),
+  PERFMINE_BUILD_DEADLINE_S: int(60).default(14_400),
+  PERFMINE_VERIFY_TIMEOUT_S: int(10).default(600),
+  PERFMINE_BUILD_SIMILAR: int(0).max(50).default(5),
+  PERFMINE_BUILD_DEFAULT_MAX_FAILURES: int(0).default(3),
+  PERFMINE_BUILD_LLM_ATTEMPTS: int(0).max(20).default(3),
+  PERFMINE_BUILD_NEIGHBOUR_DAYS: int(0).default(60),
+  PERFMINE_BUILD_NEIGHBOUR_MAX: int(0).default(40),
+  PERFMINE_BUILD_LOG_TAIL_CHARS: int(500).default(4000),
 });
 
 export type Config = z.infer<typeof schema>;

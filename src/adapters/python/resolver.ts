@@ -55,7 +55,7 @@ export interface PythonResolver {
 }
 
 /** What pip and uv print when the network, not the requirement, failed. */
-const NETWORK_FAILURE = /HTTP error 5\d\d|Max retries exceeded|Connection refused|ConnectionError|Read timed out|Failed to establish a new connection|RemoteDisconnected|error sending request|connection closed before message completed|operation timed out/i;
+export const NETWORK_FAILURE = /HTTP error 5\d\d|Max retries exceeded|Connection refused|ConnectionError|Read timed out|Failed to establish a new connection|RemoteDisconnected|error sending request|connection closed before message completed|operation timed out/i;
 
 /** Last lines of the resolver's errors: its own reason, without pip's generic hints. */
 export function resolverMessage(stderr: string, stdout = ''): string {
