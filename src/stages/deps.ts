@@ -4,6 +4,7 @@ import type { GitHubClient } from '../adapters/github/client.js';
 import type { LlmClient } from '../adapters/llm/client.js';
 import type { RepoStore } from '../adapters/git/repo-store.js';
 import type { PythonResolver } from '../adapters/python/index.js';
+import type { Executor } from '../adapters/executors/executor.js';
 
 /** What the built-in stages need from the outside world. */
 export interface StageDeps {
@@ -15,4 +16,6 @@ export interface StageDeps {
   repos: RepoStore;
   /** The Python resolver (made on first use). */
   pythonResolver: () => Promise<PythonResolver>;
+  /** Where environments are built and run (PERFMINE_EXECUTOR): stage 6 builds, stage 7 runs. */
+  executor: Executor;
 }

@@ -10,6 +10,8 @@ import { LlmClient } from '../adapters/llm/client.js';
 import { classifyPrs } from './classify-prs.js';
 import { renderProblems } from './render-problems.js';
 import { resolvePackages } from './resolve-packages.js';
+import { synthesizeImages } from './synthesize-images.js';
+import { createExecutor } from '../adapters/executors/index.js';
 import { GitRepoStore } from '../adapters/git/repo-store.js';
 import { lazyResolver } from '../adapters/python/index.js';
 import { githubTokens, type Config } from '../config.js';
@@ -55,7 +57,8 @@ export function buildStageDeps(config: Config, log: Logger): StageDeps {
     indexUrl: config.PERFMINE_PYTHON_INDEX_URL, timeoutMs: config.PERFMINE_RESOLVE_TIMEOUT_S * 1000,
     indexTimeoutMs: config.PERFMINE_INDEX_TIMEOUT_MS, cacheDir: path.join(config.PERFMINE_DATA_DIR, 'pip-cache'),
   });
-  return { config, log, github, llm, repos, pythonResolver };
+  const executor = createExecutor(config.PERFMINE_EXECUTOR, { config, repos, log });
+  return { config, log, github, llm, repos, pythonResolver, executor };
 }
 
 /**
@@ -63,7 +66,10 @@ export function buildStageDeps(config: Config, log: Logger): StageDeps {
  * its claim predicate, concurrency and handler side by side.
  */
 export function builtinStages(deps: StageDeps): StageDefinition[] {
-  return [discoverRepos(deps), scrapeRepos(deps), scrapeCommits(deps), classifyPrs(deps), resolvePackages(deps), renderProblems(deps)];
+  return [
+    discoverRepos(deps), scrapeRepos(deps), scrapeCommits(deps), classifyPrs(deps), resolvePackages(deps), renderProblems(deps),
+    synthesizeImages(deps),
+  ];
 }
 
 /** Cron jobs that feed the funnel (they only insert or reset rows). */

@@ -3,17 +3,19 @@
  * text. perfmine's prompt templates carry a `Task: <name>` line, the PR title
  * on a `Title:` line and the size on a `Total lines changed: N` line; the
  * answer is decided by keywords in the title so tests can predict it exactly.
- * Extraction prompts (`Task: extract`) are answered by extract-answers.ts.
+ * Extraction prompts (`Task: extract`) are answered by extract-answers.ts,
+ * build-script prompts (`Task: synthesize`) by synthesize-answers.ts.
  */
 
 import { extractSections } from './extract-answers.js';
+import { synthesizeAnswer } from './synthesize-answers.js';
 
 export interface ChatMessage {
   role: string;
   content: string;
 }
 
-export type LlmTask = 'classify' | 'categorize' | 'extract' | 'other';
+export type LlmTask = 'classify' | 'categorize' | 'extract' | 'synthesize' | 'other';
 
 /** Title words that make `classify` answer YES. */
 const PERF_WORDS = [
@@ -111,6 +113,7 @@ export function taskOf(messages: readonly ChatMessage[]): LlmTask {
   if (/^classify\b/.test(task)) return 'classify';
   if (/^categori[sz]e\b/.test(task)) return 'categorize';
   if (/^extract\b/.test(task)) return 'extract';
+  if (/^synthesi[sz]e\b/.test(task)) return 'synthesize';
   return 'other';
 }
 
@@ -175,6 +178,7 @@ export function answerFor(messages: Array<{ role: string; content: string }>): s
     });
   }
   if (task === 'extract') return jsonAnswer(extractSections(messages.map((m) => m.content).join('\n')));
+  if (task === 'synthesize') return JSON.stringify(synthesizeAnswer(messages.map((m) => m.content).join('\n')));
   return jsonAnswer({ reasoning: 'no task recognised', answer: 'NO' });
 }
 
