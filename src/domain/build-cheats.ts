@@ -54,7 +54,8 @@ function words(command: string): string[] {
 
 /** Quoted strings of a line (the paths a Python one-liner or heredoc line names). */
 function quotedWords(line: string): string[] {
-  return [...line.matchAll(/"([^"]+)"|'([^']+)'/g)].map((m) => m[1] ?? m[2]);
+  // Each kind of quote on its own: a shell's "..." often holds Python's '...'.
+  return [...line.matchAll(/"([^"]+)"/g), ...line.matchAll(/'([^']+)'/g)].map((m) => m[1]);
 }
 
 /** The files the simple commands of a line write, move or delete (by the command's kind). */
