@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -93,7 +93,15 @@ describe('perfmine demo with DATABASE_URL', () => {
     expect(perf.map((p: { can_install: boolean | null }) => p.can_install)).toEqual(perf.map(() => true));
     expect(perf.map((p: { rendered: boolean | null; render_reason: string | null }) => [p.rendered, p.render_reason]))
       .toEqual(perf.map(() => [true, null]));
-    expect(summary.funnel.map((f: { stage: string }) => f.stage)).toEqual(expect.arrayContaining(['resolve_packages', 'render_problems']));
+    // Stage 6: each of them got a verified environment at its base commit (PR #18 does not build only after its
+    // patch, which stage 6 checks applies, never builds): the first with the default template, the others with it
+    // again as a neighbour's verified script.
+    expect(perf.map((p: { number: number; built: boolean | null; build_reason: string | null }) => [p.number, p.built, p.build_reason]))
+      .toEqual(perf.map((p: { number: number }) => [p.number, true, null]));
+    expect(new Set(perf.map((p: { build_strategy: string | null }) => p.build_strategy))).toEqual(new Set(['default', 'similar']));
+    expect(summary.built).toBe(perf.length);
+    expect(summary.funnel.map((f: { stage: string }) => f.stage)).toEqual(expect.arrayContaining(['resolve_packages', 'render_problems', 'synthesize_images']));
+    expect(existsSync(path.join(dataDir, 'envs', 'builds')) ? readdirSync(path.join(dataDir, 'envs', 'builds')) : []).toEqual([]); // discarded with the database
     expect(summary.funnel.every((f: { failed: number }) => f.failed === 0)).toBe(true);
     expect(existsSync(path.join(dataDir, 'demo', summary.database))).toBe(false); // removed with the database
 

@@ -29,6 +29,10 @@ export interface GeneratedRepoSummary {
     /** Stage 5: it has a problem statement; else why not (null: not decided). */
     rendered: boolean | null;
     render_reason: string | null;
+    /** Stage 6: it has a verified environment (null: not decided), how it was built, or why not. */
+    built: boolean | null;
+    build_strategy: string | null;
+    build_reason: string | null;
     /** Stages 1-3 decided what the PR's expectation says. */
     as_expected: boolean;
   }>;
@@ -58,7 +62,8 @@ export async function insertGeneratedRepo(db: Db, repo: GeneratedRepo): Promise<
 
 /**
  * What the funnel made of each generated PR so far, against what it should.
- * Today that is stages 1-3 (stored, symbolic verdict, judged); as stages 4-8
+ * `as_expected` covers stages 1-3 (stored, symbolic verdict, judged); stages
+ * 4-6 are reported beside it (environment, problem, verified build); as stages 7-8
  * join the demo, each PR's expected outcome (published, or the stage and
  * reason that stops it: `Expectation.outcome` and `why`) is the thing to check.
  */
@@ -66,10 +71,12 @@ export async function summarizeGeneratedRepo(db: Db, repo: GeneratedRepo): Promi
   const [repoRow] = (await sql<{ id: number; clone_url: string | null }>`
     SELECT id, clone_url FROM repositories WHERE owner = ${repo.owner} AND name = ${repo.name}`.execute(db)).rows;
   const { rows } = await sql<{ number: number; symbolic: boolean | null; perf: boolean | null; can_install: boolean | null;
-    rendered: boolean | null; render_reason: string | null }>`
+    rendered: boolean | null; render_reason: string | null; built: boolean | null; build_strategy: string | null; build_reason: string | null }>`
     SELECT number, is_performance_commit_symbolic AS symbolic, is_performance_commit AS perf, can_install,
-           CASE WHEN problem_rendered_at IS NULL THEN NULL ELSE rendered_problem IS NOT NULL END AS rendered, render_reason
-    FROM pull_requests WHERE repository_id = ${repoRow?.id ?? null}`.execute(db);
+           CASE WHEN problem_rendered_at IS NULL THEN NULL ELSE rendered_problem IS NOT NULL END AS rendered, render_reason,
+           CASE WHEN env_built_at IS NULL THEN NULL ELSE container_name IS NOT NULL END AS built, build_reason,
+           (SELECT c.strategy FROM candidate_containers c WHERE c.pull_request_id = p.id AND c.succeeded ORDER BY c.id DESC LIMIT 1) AS build_strategy
+    FROM pull_requests p WHERE repository_id = ${repoRow?.id ?? null}`.execute(db);
   const stored = new Map(rows.map((r) => [r.number, r]));
   const prs = repo.prs.map(({ pr, expected }) => {
     const pull = stored.get(pr.number);
@@ -79,6 +86,7 @@ export async function summarizeGeneratedRepo(db: Db, repo: GeneratedRepo): Promi
       number: pr.number, title: pr.title, expected: expected.outcome,
       is_performance_commit_symbolic: symbolic, is_performance_commit: perf,
       can_install: pull?.can_install ?? null, rendered: pull?.rendered ?? null, render_reason: pull?.render_reason ?? null,
+      built: pull?.built ?? null, build_strategy: pull?.build_strategy ?? null, build_reason: pull?.build_reason ?? null,
       as_expected: pull !== undefined && symbolic === expected.symbolic && perf === expected.judgedPerf,
     };
   });

@@ -19,6 +19,7 @@ import {
   generatedRepoDir, insertGeneratedRepo, prepareGeneratedRepo, summarizeGeneratedRepo, type GeneratedRepoSummary,
 } from './demo-generated.js';
 import { connectBus, daemonSettings } from './daemon-options.js';
+import type { EnvironmentRef, Executor } from '../adapters/executors/executor.js';
 
 export const DEMO_DATA = fileURLToPath(new URL('../../data/xarray-prs.jsonl', import.meta.url));
 
@@ -47,6 +48,8 @@ export interface DemoSummary {
   installable: number;
   /** Stage 5: PRs with a problem statement (the others have a render_reason). */
   rendered: number;
+  /** Stage 6: PRs with a verified environment (the others have a build_reason). */
+  built: number;
   categories: Record<string, number>;
   llm_tokens_per_judged_pr: number;
   api_calls: number;
@@ -80,6 +83,7 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
   let conn: Connection | undefined;
   let daemon: Daemon | undefined;
   let bus: Connection | undefined;
+  let deps: ReturnType<typeof buildStageDeps> | undefined;
   try {
     const loaded = github.loadJsonl(DEMO_DATA, { limit: opts.prs });
     github.addRepo({ owner: 'pydata', name: 'xarray', stars: 3900, description: 'N-D labeled arrays and datasets in Python',
@@ -102,7 +106,7 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
       OPENAI_BASE_URL: llm.url, OPENAI_API_KEY: 'demo', PERFMINE_LLM_MODEL: 'standin-small', PERFMINE_SCHEDULE: 'false',
       PERFMINE_PYTHON_INDEX_URL: index.simpleUrl, PERFMINE_RESOLVER_PYTHON: '/usr/bin/python3',
     });
-    const deps = buildStageDeps(config, log);
+    deps = buildStageDeps(config, log);
     bus = connectBus(url, config, log);
     daemon = new Daemon({ ...daemonSettings(config, log, deps), db: conn.db, busDb: bus.db, connectionString: url, stages: builtinStages(deps) });
     await daemon.start();
@@ -130,7 +134,8 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
       process.stdout.write(`\x1b[2J\x1b[H${formatStatus(await readStatus(db))}\n\n`);
       process.stdout.write(`idle after ${seconds.toFixed(1)} s: ${summary.pull_requests} PRs stored, ${summary.symbolic_candidates} symbolic candidates, ` +
         `${summary.judged_perf} of ${summary.judged} judged performance work; ${summary.llm_tokens_per_judged_pr} LLM tokens per judged PR;\n` +
-        `${summary.resolved} environments decided (${summary.installable} installable), ${summary.rendered} problem statements rendered.\n` +
+        `${summary.resolved} environments decided (${summary.installable} installable), ${summary.rendered} problem statements rendered, ` +
+        `${summary.built} verified environments built (${config.PERFMINE_EXECUTOR} executor).\n` +
         `categories: ${JSON.stringify(summary.categories)}\n` +
         `${generated.fullName}: ${formatGenerated(summary.generated)}\n`);
     }
@@ -146,6 +151,8 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onInterrupt);
     await daemon?.stop(2000);
+    // The environments built for this demo go with its database (the shared virtualenvs stay for the next run).
+    if (conn && deps && !opts.keep) await discardEnvironments(conn.db, deps.executor, log);
     await index?.close();
     await bus?.close();
     await conn?.close();
@@ -153,6 +160,15 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
     if (generatedDir && !opts.keep) await rm(generatedDir, { recursive: true, force: true });
     await github.close();
     await llm.close();
+  }
+}
+
+/** Every environment stage 6 built in the demo's database, thrown away. */
+async function discardEnvironments(db: Connection['db'], executor: Executor, log: Logger): Promise<void> {
+  const { rows } = await sql<{ environment: EnvironmentRef }>`
+    SELECT DISTINCT ON (env_ref) environment FROM candidate_containers WHERE environment IS NOT NULL AND reusable`.execute(db).catch(() => ({ rows: [] }));
+  for (const { environment } of rows) {
+    await executor.discard(environment).catch((err: Error) => log.warn({ env: environment.ref, err: err.message }, 'demo: could not discard an environment'));
   }
 }
 
@@ -232,7 +248,8 @@ async function summarize(db: Connection['db'], seconds: number, apiCalls: number
            count(*) FILTER (WHERE is_performance_commit)::int AS perf,
            count(*) FILTER (WHERE env_resolved_at IS NOT NULL)::int AS resolved,
            count(*) FILTER (WHERE can_install)::int AS installable,
-           count(*) FILTER (WHERE rendered_problem IS NOT NULL)::int AS rendered
+           count(*) FILTER (WHERE rendered_problem IS NOT NULL)::int AS rendered,
+           count(*) FILTER (WHERE container_name IS NOT NULL)::int AS built
     FROM pull_requests`.execute(db);
   const cats = await sql<{ classification: string; n: number }>`
     SELECT classification, count(*)::int AS n FROM pull_requests WHERE is_performance_commit
@@ -253,6 +270,7 @@ async function summarize(db: Connection['db'], seconds: number, apiCalls: number
     resolved: rows[0].resolved,
     installable: rows[0].installable,
     rendered: rows[0].rendered,
+    built: rows[0].built,
     categories: Object.fromEntries(cats.rows.map((r) => [r.classification, r.n])),
     llm_tokens_per_judged_pr: t.n ? Math.round(t.t / t.n) : 0,
     api_calls: apiCalls,
