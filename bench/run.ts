@@ -8,6 +8,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   judge: () => import('./judge.js').then((m) => m.run()),
   chaos: () => import('./chaos.js').then((m) => m.run()),
   resolve: () => import('./resolve.js').then((m) => m.run()),
+  build: () => import('./build.js').then((m) => m.run()),
   'measure-fidelity': () => import('./measure-fidelity.js').then((m) => m.run()),
 };
 
