@@ -43,7 +43,7 @@ export interface LlmStats {
   completionTokens: number;
   /** Answered completions per requested model. */
   byModel: Record<string, number>;
-  /** Answered completions per task: `classify`, `categorize`, `extract`, `other`. */
+  /** Answered completions per task: `classify`, `categorize`, `extract`, `synthesize`, `other`. */
   byTask: Record<string, number>;
 }
 
