@@ -349,13 +349,18 @@ def secret_facts(req, tracked):
     seen = set()
     for top in roots:
         for dirpath, subdirs, files in os.walk(top):
-            subdirs[:] = [s for s in subdirs if s not in SKIP_DIRS]
+            subdirs[:] = [d for d in subdirs if d != ".git"]
             for f in files:
                 path = os.path.join(dirpath, f)
                 real = os.path.realpath(path)
-                if real in seen or os.path.islink(path) and not os.path.isfile(real):
+                if real in seen or not os.path.isfile(real):
                     continue
                 seen.add(real)
+                # Only what the build wrote can hold perfmine's secrets: not the repository's committed
+                # files (the drift check keeps them unchanged), not files installed from the index
+                # exactly as their distribution's RECORD lists them.
+                if top == root and os.path.relpath(path, root) in tracked:
+                    continue
                 try:
                     size = os.path.getsize(path)
                 except OSError:
@@ -368,22 +373,17 @@ def secret_facts(req, tracked):
                         data = fh.read()
                 except OSError:
                     continue
+                expected = recorded.get(os.path.normpath(path))
+                if expected is not None:
+                    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+                    if digest == expected:
+                        continue
                 facts["scanned_files"] += 1
                 facts["scanned_bytes"] += size
                 shown = os.path.relpath(path, root) if real.startswith(root + os.sep) else path
                 if configured(data):
                     facts["files"].append({"path": shown, "kind": "configured", "what": "a configured secret"})
                     continue
-                # Token shapes only in what the build wrote: not the repository's committed files, not files
-                # installed from the index exactly as their distribution's RECORD lists them.
-                rel = os.path.relpath(path, root)
-                if top == root and rel in tracked:
-                    continue
-                expected = recorded.get(os.path.normpath(path))
-                if expected is not None:
-                    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-                    if digest == expected:
-                        continue
                 what = shape(data)
                 if what:
                     facts["files"].append({"path": shown, "kind": "shape", "what": what})
