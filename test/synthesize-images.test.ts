@@ -288,7 +288,7 @@ describe(`synthesize_images with the ${TEST_EXECUTOR} executor`, () => {
     expect(a.reason).toMatch(/^timed out after 4 s/);
     expect(a.build_log).toMatch(/started a helper that ignores SIGTERM/);
     expect(a.duration_ms).toBeGreaterThanOrEqual(4000);
-    expect(a.duration_ms).toBeLessThan(12_000);
+    expect(a.duration_ms).toBeLessThan(15_000); // the limit, the 2 s grace before SIGKILL, and a loaded machine
     expect(Date.now() - t0).toBeLessThan(60_000);
     expect(liveWith(marker)).toEqual([]);
     expect((await spine(p1)).build_reason).toMatch(/timed out after 4 s/);
