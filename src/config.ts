@@ -92,6 +92,12 @@ const schema = z.object({
   PERFMINE_GIT_FETCH_TIMEOUT_S: int(10).default(1800),
   PERFMINE_WORKTREE_MAX: int(1).default(20),
   PERFMINE_WORKTREE_MAX_AGE_H: int(1).default(24),
+  // Docker executor (src/adapters/executors/docker/)
+  PERFMINE_DOCKER_BASE_IMAGE: z.string().regex(/^[a-z0-9][a-z0-9._\/:{}-]*$/, 'an image name, {python} replaced by the version').default('perfmine-base:py{python}'),
+  PERFMINE_DOCKER_IMAGE_PREFIX: z.string().regex(/^[a-z0-9]+([._-][a-z0-9]+)*$/, 'lowercase letters, digits and . _ -').default('perfmine'),
+  PERFMINE_DOCKER_BUILD_MEMORY_MB: int(0).default(8192),
+  PERFMINE_DOCKER_BUILD_CPUS: z.string().regex(/^\d+([-,]\d+)*$/, 'a cpuset such as 0 or 0-2').optional(),
+  PERFMINE_DOCKER_PIDS_LIMIT: int(0).default(4096),
 });
 
 export type Config = z.infer<typeof schema>;
