@@ -122,6 +122,33 @@ describe.skipIf(skipReason !== null)(`docker executor${skipReason ? ` (skipped: 
     expect(r.stdout.trim()).toBe('6 /perfmine/repo/purelib/__init__.py');
   }, 300_000);
 
+  it('makes a new repository layer only for a commit no layer holds: a later commit, a commit on no branch; older requests keep their images', async () => {
+    const pureRepo: RepoRef = { id: 2, owner: 'acme', name: 'purelib', source: 'github', gitPath: null, cloneUrl: pure.bare };
+    const request = (commit: string, key: string): BuildRequest => ({
+      key, repo: pureRepo, commit, python: TEST_PYTHON, requirements: [helpersPin()], indexUrl: index.simpleUrl,
+      script: 'set -e\npip install --no-deps -e .\n', timeoutMs: 240_000,
+    });
+    const first = await ex.build(request(pureSha, 'purelib'), never());
+    expect(first.layers.pr!.reused).toBe(true); // built by the test above
+    const later = pure.commit({ 'purelib/extra.py': 'VALUE = 2\n' }, 'a later commit');
+    const moved = await ex.build(request(later, 'purelib-later'), never());
+    expect(moved.reason, moved.logTail).toBeNull();
+    expect(moved.layers.repository!.reused).toBe(false);
+    expect(moved.layers.repository!.id).not.toBe(first.layers.repository!.id);
+    // The repository moved on; the first request still names its images.
+    const again = await ex.build(request(pureSha, 'purelib'), never());
+    expect(again.env).toEqual(first.env);
+    expect(again.layers.repository!.id).toBe(first.layers.repository!.id);
+
+    // A squash-merged PR's head commit is on no branch (only refs/pull/N/head): fetched by itself.
+    const squashed = demo.prs.find((p) => p.style === 'squash')!.pr.head_sha;
+    const c = await ex.build(cRequest({ key: 'pr-head', commit: squashed, script: 'git rev-parse HEAD\n' }), never());
+    expect(c.reason, c.logTail).toBeNull();
+    expect(c.logTail).toContain(squashed);
+    expect(c.layers.repository!.id).not.toBe(cBuild.layers.repository!.id);
+    await ex.discard(c.env!);
+  }, 300_000);
+
   it('runs exec with no network: a server on the host loopback answers the same image only when given the host network', async () => {
     const server = http.createServer((_req, res) => res.end('hello from the host'));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -284,7 +311,7 @@ for p in procs:
 
     const nocommit = await ex.build(cRequest({ key: 'nocommit', commit: 'f'.repeat(40) }), never());
     expect(nocommit.ok).toBe(false);
-    expect(nocommit.reason).toBe(`commit ${'f'.repeat(40)} is not in the repository's clone`);
+    expect(nocommit.reason).toBe(`commit ${'f'.repeat(40)} is not in perfmine-demo/fastlib (on no branch or tag, and not served by itself)`);
 
     const nobase = testDockerExecutor(docker, { baseImageTemplate: 'perfmine-test-nobase:py{python}' });
     try {

@@ -116,7 +116,7 @@ export class DockerExecutor implements Executor {
     await this.record(layers.base, req, null);
 
     const repo = await this.locked(`repo:${req.repo.id}:${base.id}`, () => ensureRepositoryLayer(this.docker, {
-      prefix: this.o.imagePrefix, repo: req.repo, python: req.python, base: layers.base!, limits: this.o.buildLimits,
+      prefix: this.o.imagePrefix, repo: req.repo, commit: req.commit, python: req.python, base: layers.base!, limits: this.o.buildLimits,
       timeoutMs: this.o.repositoryTimeoutMs, tmpDir: this.tmpDir(), signal,
     }));
     if (!repo.ok) return result(false, repo.reason, repo.log);

@@ -9,9 +9,12 @@
  * names the same images and an existing one is reused, never rebuilt:
  *   repository: <prefix>-repo:<id>-<owner>-<name>-py<X.Y>-<hash(base image id, clone state)>
  *   pr:         <prefix>-pr:<key>-<hash(repository image id, commit, Python, requirements, script)>
- * where the clone state is the repository's branches and tags with their
- * commits (what `git ls-remote --heads --tags` says). The PR layer never
- * holds the oracle patch.
+ * where the clone state is the clone's branches and tags with their commits
+ * (and the wanted commit itself when no branch or tag has it). A repository layer that
+ * already holds the wanted commit is used as it is, the oldest such first, so
+ * a repository that keeps moving does not get a new clone per build and a
+ * request keeps naming the same PR image. The PR layer never holds the
+ * oracle patch.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -19,9 +22,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { cloneUrl, type RepoRef } from '../../git/repo-store.js';
-import { git } from '../../../measure/git.js';
-import { LayerContainer, type ContainerLimits } from './containers.js';
-import { findImage } from './engine.js';
+import { git, gitSucceeds } from '../../../measure/git.js';
+import { abortError } from '../../process/run-process.js';
+import { LayerContainer, runInFreshContainer, type ContainerLimits } from './containers.js';
 import { BUILD_USER, HOME_DIR, IMAGE_ENV, LAYOUT_VERSION, REPO_DIR, ROOT, SCRATCH_DIR, VENV_DIR } from './layout.js';
 import { tarArchive, tarDirectory } from './tar.js';
 
@@ -88,12 +91,6 @@ export function cloneSource(repo: RepoRef): string {
   return cloneUrl(repo);
 }
 
-/** The repository's branches and tags with their commits, one canonical text (the clone state of the tag). */
-export async function remoteState(source: string, o: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<string> {
-  const out = await git(['ls-remote', '--heads', '--tags', '--', source], { signal: o.signal, timeoutMs: o.timeoutMs ?? 120_000 });
-  return canonicalRefs(out.split('\n').map((l) => l.split('\t')).filter((p) => p.length === 2).map(([sha, ref]) => `${sha} ${ref}`));
-}
-
 function canonicalRefs(lines: string[]): string {
   // Peeled tags (`^{}`) are derived from the tag objects: leave them out.
   return [...new Set(lines.map((l) => l.trim()).filter((l) => l && !l.endsWith('^{}')))].sort().join('\n');
@@ -102,6 +99,8 @@ function canonicalRefs(lines: string[]): string {
 export interface RepositoryLayerRequest {
   prefix: string;
   repo: RepoRef;
+  /** The commit the PR layer will check out: the layer must hold it. */
+  commit: string;
   python: string;
   base: Layer;
   limits: ContainerLimits;
@@ -121,11 +120,9 @@ export type LayerOutcome = { ok: true; layer: Layer; log: string } | { ok: false
  * has no network.
  */
 export async function ensureRepositoryLayer(docker: Docker, r: RepositoryLayerRequest): Promise<LayerOutcome> {
+  const holding = await existingLayerWith(docker, r);
+  if (holding) return { ok: true, layer: holding, log: '' };
   const source = cloneSource(r.repo);
-  const state = await remoteState(source, { signal: r.signal, timeoutMs: r.timeoutMs });
-  const expected = repositoryImageName(r.prefix, r.repo, r.python, r.base.id, state);
-  const existing = await findImage(docker, expected);
-  if (existing) return { ok: true, layer: { kind: 'repository', name: expected, id: existing.id, parentId: r.base.id, reused: true, labels: existing.labels }, log: '' };
 
   await mkdir(r.tmpDir, { recursive: true });
   const work = await mkdtemp(path.join(r.tmpDir, 'perfmine-clone-'));
@@ -134,10 +131,17 @@ export async function ensureRepositoryLayer(docker: Docker, r: RepositoryLayerRe
     await mkdir(clone);
     await git(['init', '--quiet', clone], { signal: r.signal });
     await git(['-C', clone, 'fetch', '--quiet', '--update-head-ok', '--no-tags', '--', source, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'], { signal: r.signal, timeoutMs: r.timeoutMs });
+    if (!(await gitSucceeds(['-C', clone, 'cat-file', '-e', `${r.commit}^{commit}`], { signal: r.signal }))) {
+      // On no branch or tag (a deleted branch, a pull ref): ask for the commit itself, kept under a ref of its own.
+      await gitSucceeds(['-C', clone, 'fetch', '--quiet', '--no-tags', '--', source, `+${r.commit}:refs/perfmine/commits/${r.commit}`], { signal: r.signal, timeoutMs: r.timeoutMs });
+      if (!(await gitSucceeds(['-C', clone, 'cat-file', '-e', `${r.commit}^{commit}`], { signal: r.signal }))) {
+        return { ok: false, reason: `commit ${r.commit} is not in ${r.repo.owner}/${r.repo.name} (on no branch or tag, and not served by itself)`, log: '' };
+      }
+    }
     // No background gc inside the image; no detached-HEAD advice in build logs.
     await git(['-C', clone, 'config', 'gc.auto', '0'], { signal: r.signal });
     await git(['-C', clone, 'config', 'advice.detachedHead', 'false'], { signal: r.signal });
-    // Name the layer by what was actually fetched (a push may have landed since ls-remote).
+    // The clone state names the layer: what was fetched, branches and tags with their commits.
     const fetched = canonicalRefs((await git(['-C', clone, 'for-each-ref', '--format=%(objectname) %(refname)'], { signal: r.signal })).split('\n'));
     const name = repositoryImageName(r.prefix, r.repo, r.python, r.base.id, fetched);
     const labels: Record<string, string> = {
@@ -172,6 +176,31 @@ python${r.python} -m venv --system-site-packages ${VENV_DIR}`], { signal: r.sign
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * The oldest repository layer of this repository on this base (and prefix)
+ * that holds the commit, or null. Oldest first: once a layer with the commit
+ * exists, the same request keeps naming it (and so the same PR image).
+ */
+async function existingLayerWith(docker: Docker, r: RepositoryLayerRequest): Promise<Layer | null> {
+  const images = await docker.listImages({ filters: JSON.stringify({ label: [
+    'perfmine.layer=repository', `perfmine.repository-id=${r.repo.id}`, `perfmine.base-image=${r.base.id}`,
+  ] }) });
+  const candidates = images
+    .filter((i) => i.Labels?.['perfmine.repository'] === `${r.repo.owner}/${r.repo.name}`)
+    .map((i) => ({ id: i.Id, labels: i.Labels ?? {}, created: i.Created, name: (i.RepoTags ?? []).find((t) => t.startsWith(`${r.prefix}-repo:`)) }))
+    .filter((i): i is typeof i & { name: string } => i.name !== undefined)
+    .sort((a, b) => a.created - b.created || a.name.localeCompare(b.name));
+  for (const c of candidates) {
+    const probe = await runInFreshContainer(docker, {
+      image: c.id, cmd: ['git', '-C', REPO_DIR, 'cat-file', '-e', `${r.commit}^{commit}`], env: IMAGE_ENV, workingDir: REPO_DIR,
+      limits: { pidsLimit: 64 }, timeoutMs: 60_000, signal: r.signal,
+    });
+    if (probe.aborted) throw abortError(r.signal);
+    if (probe.code === 0) return { kind: 'repository', name: c.name, id: c.id, parentId: r.base.id, reused: true, labels: c.labels };
+  }
+  return null;
 }
 
 /** LABEL arguments, each value quoted as a Dockerfile string. */
