@@ -141,7 +141,7 @@ describe.skipIf(skipReason !== null)(`docker executor${skipReason ? ` (skipped: 
     expect(again.layers.repository!.id).toBe(first.layers.repository!.id);
 
     // A squash-merged PR's head commit is on no branch (only refs/pull/N/head): fetched by itself.
-    const squashed = demo.prs.find((p) => p.style === 'squash')!.pr.head_sha;
+    const squashed = demo.prs.find((p) => p.style === 'squash')!.pr.head_sha!;
     const c = await ex.build(cRequest({ key: 'pr-head', commit: squashed, script: 'git rev-parse HEAD\n' }), never());
     expect(c.reason, c.logTail).toBeNull();
     expect(c.logTail).toContain(squashed);
