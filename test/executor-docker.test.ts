@@ -248,9 +248,10 @@ for p in procs:
   }, 300_000);
 
   it('kills a build that hangs at its time limit, leaving no container and no image', async () => {
-    const hung = await ex.build(cRequest({ key: 'hangs', script: 'trap "" TERM\n(setsid sleep 600 &)\nsleep 600\n', timeoutMs: 8000 }), never());
+    const hung = await ex.build(cRequest({ key: 'hangs', script: 'trap "" TERM\n(setsid sleep 600 &)\necho "waiting for a lock that never comes"\nsleep 600\n', timeoutMs: 8000 }), never());
     expect(hung.ok).toBe(false);
     expect(hung.reason).toBe('timed out after 8 s');
+    expect(hung.logTail).toContain('waiting for a lock that never comes'); // what the script did before it was killed
     expect(hung.durationMs).toBeLessThan(30_000);
     expect(hung.logTail).toMatch(/killed/);
     expect(hung.layers.pr).toBeNull();

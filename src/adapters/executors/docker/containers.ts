@@ -134,9 +134,12 @@ function delay(ms: number): Promise<void> {
 }
 
 export interface StepResult {
+  /** null when the step did not finish (interrupted, or killed). */
   code: number | null;
-  /** stdout and stderr interleaved as they came (the tail). */
+  /** stdout and stderr interleaved as they came (the tail), up to the end or the interruption. */
   output: string;
+  /** The signal stopped the wait (the caller kills the container). */
+  interrupted: boolean;
 }
 
 /**
@@ -172,7 +175,11 @@ export class LayerContainer {
     await this.container.start();
   }
 
-  /** Runs one step; the tail of its output (both streams, in order) and its exit code (null when killed). */
+  /**
+   * Runs one step; the tail of its output (both streams, in order) and its
+   * exit code. When `signal` aborts, it returns at once with what the step
+   * printed so far (a build log must show what a hung script was doing).
+   */
   async step(cmd: string[], o: { workingDir?: string; env?: Record<string, string>; maxOutputBytes?: number; signal?: AbortSignal } = {}): Promise<StepResult> {
     const tail = new OutputTail(o.maxOutputBytes ?? DEFAULT_MAX_OUTPUT);
     const exec = await this.container.exec({
@@ -182,12 +189,13 @@ export class LayerContainer {
     });
     const stream = await exec.start({ hijack: true, stdin: false });
     // One tail for both streams: a build log reads best in the order things happened.
-    await withSignal(demux(this.docker, stream, tail, tail), o.signal).catch((err: unknown) => {
+    const interrupted = await withSignal(demux(this.docker, stream, tail, tail), o.signal).then(() => false, () => true);
+    if (interrupted) {
       (stream as unknown as { destroy?: () => void }).destroy?.();
-      throw err;
-    });
+      return { code: null, output: tail.text(), interrupted: true };
+    }
     const info = await exec.inspect();
-    return { code: info.Running ? null : info.ExitCode, output: tail.text() };
+    return { code: info.Running ? null : info.ExitCode, output: tail.text(), interrupted: false };
   }
 
   /** Kills everything running in it (the deadline passed, or the caller gave up). */

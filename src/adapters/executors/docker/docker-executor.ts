@@ -166,6 +166,7 @@ export class DockerExecutor implements Executor {
         log.push(`$ ${title}`);
         const r = await steps.step(cmd, { signal: both, maxOutputBytes: LOG_TAIL_BYTES });
         log.push(r.output.trimEnd());
+        if (r.interrupted) throw new Error('interrupted'); // the catch below says by what
         return r;
       };
       try {

@@ -163,6 +163,7 @@ export async function ensureRepositoryLayer(docker: Docker, r: RepositoryLayerRe
       const venv = await container.step(['/bin/sh', '-c',
         `command -v python${r.python} >/dev/null || { echo "the base image has no python${r.python} on PATH" >&2; exit 127; }
 python${r.python} -m venv --system-site-packages ${VENV_DIR}`], { signal: r.signal });
+      if (venv.interrupted) throw abortError(r.signal);
       if (venv.code !== 0) {
         return { ok: false, reason: `creating the virtual environment failed in ${r.base.name}: ${lastLines(venv.output, 3)}`, log: venv.output };
       }
