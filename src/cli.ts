@@ -295,6 +295,26 @@ program.command('measure')
     }
   });
 
+const images = program.command('images').description('the docker executor\'s images');
+images.command('base')
+  .description('make the offline base image (Debian packages: debootstrap into a directory, then docker import), or reuse it when present')
+  .option('--python <version>', 'the Python minor version (offline: 3.11, Debian bookworm\'s)', '3.11')
+  .option('--tag <name:tag>', 'the image name (default: PERFMINE_DOCKER_BASE_IMAGE for the version, e.g. perfmine-base:py3.11)')
+  .option('--force', 'make it again even when it exists')
+  .option('--mirror <url>', 'the Debian mirror (default: the one apt uses here)')
+  .action(async (opts: { python: string; tag?: string; force?: boolean; mirror?: string }) => {
+    const { config } = settings();
+    const { imagesBase } = await import('./commands/images.js');
+    const stop = new AbortController();
+    process.once('SIGINT', () => stop.abort());
+    process.once('SIGTERM', () => stop.abort());
+    const made = await imagesBase({
+      python: opts.python, tag: opts.tag, force: opts.force, mirror: opts.mirror, template: config.PERFMINE_DOCKER_BASE_IMAGE,
+      workDir: config.PERFMINE_DATA_DIR, signal: stop.signal, onProgress: (line) => process.stderr.write(`${line}\n`),
+    });
+    console.log(JSON.stringify(made));
+  });
+
 program.command('config')
   .description('print the effective configuration (secrets hidden)')
   .action(() => {

@@ -105,6 +105,12 @@ const schema = z.object({
   PERFMINE_BUILD_NEIGHBOUR_DAYS: int(0).default(60),
   PERFMINE_BUILD_NEIGHBOUR_MAX: int(0).default(40),
   PERFMINE_BUILD_LOG_TAIL_CHARS: int(500).default(4000),
+  // Docker executor (src/adapters/executors/docker/)
+  PERFMINE_DOCKER_BASE_IMAGE: z.string().regex(/^[a-z0-9][a-z0-9._\/:{}-]*$/, 'an image name, {python} replaced by the version').default('perfmine-base:py{python}'),
+  PERFMINE_DOCKER_IMAGE_PREFIX: z.string().regex(/^[a-z0-9]+([._-][a-z0-9]+)*$/, 'lowercase letters, digits and . _ -').default('perfmine'),
+  PERFMINE_DOCKER_BUILD_MEMORY_MB: int(0).default(8192),
+  PERFMINE_DOCKER_BUILD_CPUS: z.string().regex(/^\d+([-,]\d+)*$/, 'a cpuset such as 0 or 0-2').optional(),
+  PERFMINE_DOCKER_PIDS_LIMIT: int(0).default(4096),
 });
 
 export type Config = z.infer<typeof schema>;

@@ -89,6 +89,7 @@ export function synthesizeImages(deps: StageDeps): StageDefinition {
 
     async prepare(db) {
       await recordPrompts(db, [{ name: 'synthesize', hash: prompt.hash, template: prompt.text }]);
+      executor.useDatabase?.(db);
       const ok = await executor.available().catch((err: Error) => ({ ok: false as const, reason: err.message }));
       if (!ok.ok) deps.log.warn({ executor: executor.kind, reason: ok.reason }, 'synthesize_images: the executor cannot build here');
     },

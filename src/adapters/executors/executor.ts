@@ -12,6 +12,7 @@
  * working directory of its own, a time limit after which everything it
  * started is killed, and (docker) no host mounts and no network.
  */
+import type { Db } from '../../db/connect.js';
 import type { RepoRef } from '../git/repo-store.js';
 
 export type ExecutorKind = 'local' | 'docker';
@@ -105,4 +106,6 @@ export interface Executor {
   exec(env: EnvironmentRef, argv: string[], opts: ExecOptions): Promise<ExecResult>;
   /** Throws an environment away (it failed verification, or was superseded). */
   discard(env: EnvironmentRef): Promise<void>;
+  /** Where the executor may record what it builds (docker: its image layers and digests), once the daemon has a database. */
+  useDatabase?(db: Db): void;
 }

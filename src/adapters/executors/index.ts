@@ -9,6 +9,7 @@ import type { RepoStore } from '../git/repo-store.js';
 import type { Executor, ExecutorKind } from './executor.js';
 import { DEFAULT_PYTHON_PATHS } from './local/interpreters.js';
 import { LocalExecutor } from './local/local-executor.js';
+import { createDockerExecutor } from './docker/index.js';
 
 export type { BuildRequest, BuildResult, EnvironmentRef, ExecOptions, ExecResult, Executor, ExecutorKind } from './executor.js';
 
@@ -27,8 +28,7 @@ export function createExecutor(kind: ExecutorKind, deps: ExecutorDeps): Executor
         pythonPaths: config.PERFMINE_PYTHON_PATHS ?? DEFAULT_PYTHON_PATHS,
       });
     case 'docker':
-      // The docker executor (dockerode; base / repository / PR image layers) plugs in here.
-      return unavailableExecutor('docker', 'the docker executor is not part of this build of perfmine');
+      return createDockerExecutor(config, { log: deps.log });
   }
 }
 

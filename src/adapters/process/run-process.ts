@@ -138,8 +138,8 @@ export function abortError(signal?: AbortSignal): Error {
   return reason instanceof Error ? reason : new DOMException('the operation was aborted', 'AbortError');
 }
 
-/** Keeps the last `cap` bytes of a stream and cuts it into lines for onLine. */
-class OutputTail {
+/** Keeps the last `cap` bytes of a stream and cuts it into lines for onLine (also used for container output). */
+export class OutputTail {
   private chunks: Buffer[] = [];
   private size = 0;
   private partial = '';
