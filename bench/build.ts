@@ -34,6 +34,9 @@ const REPOS: Array<{ name: string; kind: PackageKind; dependency: string; start:
  * from the daemon's start to idle (shared environments and checkouts included).
  */
 export async function run(): Promise<void> {
+  // With docker, the bench's images carry a prefix of their own and are removed at the end (the base image stays).
+  const imagePrefix = process.env.PERFMINE_DOCKER_IMAGE_PREFIX ?? `perfmine-bench${process.pid}`;
+  process.env.PERFMINE_DOCKER_IMAGE_PREFIX = imagePrefix;
   const root = mkdtempSync(path.join(os.tmpdir(), 'perfmine-bench-build-'));
   const server = await providePostgres();
   const throwaway = await createThrowawayDatabase(server.adminUrl, 'perfmine_bench');
@@ -137,5 +140,16 @@ export async function run(): Promise<void> {
     await throwaway.drop();
     await server.stop();
     rmSync(root, { recursive: true, force: true });
+    if (process.env.PERFMINE_EXECUTOR === 'docker') await removeImages(imagePrefix);
+  }
+}
+
+async function removeImages(prefix: string): Promise<void> {
+  const { default: Docker } = await import('dockerode');
+  const docker = new Docker();
+  for (const image of await docker.listImages().catch(() => [])) {
+    for (const tag of image.RepoTags ?? []) {
+      if (tag.startsWith(`${prefix}-`)) await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
+    }
   }
 }
