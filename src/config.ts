@@ -111,6 +111,20 @@ const schema = z.object({
   PERFMINE_DOCKER_BUILD_MEMORY_MB: int(0).default(8192),
   PERFMINE_DOCKER_BUILD_CPUS: z.string().regex(/^\d+([-,]\d+)*$/, 'a cpuset such as 0 or 0-2').optional(),
   PERFMINE_DOCKER_PIDS_LIMIT: int(0).default(4096),
+  // Stage 8 (publish)
+  PERFMINE_MIN_SPEEDUP: z.coerce.number().min(1).default(1.05),
+  PERFMINE_PUBLISH_MACHINES: csv.default([]),
+  PERFMINE_PUBLISH_TARGETS: csv.pipe(z.array(z.enum(['local', 'hub'])).min(1, 'name at least one target: local, hub')).default(['local']),
+  PERFMINE_PUBLISH_DATASET: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/, 'letters, digits and . _ - (it names the files)').default('perfmine'),
+  PERFMINE_PUBLISH_DIR: z.string().min(1).transform((p) => path.resolve(p)).optional(),
+  PERFMINE_PUBLISH_CONCURRENCY: int(1).default(1),
+  PERFMINE_PUBLISH_TIMEOUT_S: int(5).default(1800),
+  PERFMINE_HF_HUB_URL: z.string().url().default('https://huggingface.co'),
+  PERFMINE_HF_REPO: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a dataset repository: NAMESPACE/NAME').optional(),
+  PERFMINE_HF_TOKEN: z.string().startsWith('hf_', 'a Hugging Face token starts with hf_').optional(),
+  PERFMINE_PUBLISH_REGISTRY: z.string().regex(/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'a registry and namespace such as 127.0.0.1:5000/perfmine').optional(),
+  PERFMINE_PUBLISH_REGISTRY_USERNAME: z.string().min(1).optional(),
+  PERFMINE_PUBLISH_REGISTRY_PASSWORD: z.string().min(1).optional(),
 });
 
 export type Config = z.infer<typeof schema>;
@@ -119,7 +133,7 @@ export type Config = z.infer<typeof schema>;
 const cronKeys = ['PERFMINE_DISCOVER_CRON', 'PERFMINE_RESCRAPE_CRON'] as const;
 
 /** Settings whose values must never be printed. */
-export const SECRET_KEYS = ['GITHUB_TOKEN', 'GITHUB_TOKENS', 'OPENAI_API_KEY', 'DATABASE_URL'] as const;
+export const SECRET_KEYS = ['GITHUB_TOKEN', 'GITHUB_TOKENS', 'OPENAI_API_KEY', 'DATABASE_URL', 'PERFMINE_HF_TOKEN', 'PERFMINE_PUBLISH_REGISTRY_PASSWORD'] as const;
 
 /**
  * Reads and validates the environment. Empty strings count as unset, so
@@ -141,6 +155,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const minor = (v: string) => Number(v.split('.')[1]);
     if (minor(parsed.data.PERFMINE_PYTHON_MIN) > minor(parsed.data.PERFMINE_PYTHON_MAX)) {
       issues.push({ path: ['PERFMINE_PYTHON_MIN'], message: `above PERFMINE_PYTHON_MAX (${parsed.data.PERFMINE_PYTHON_MAX})` });
+    }
+    if (parsed.data.PERFMINE_PUBLISH_TARGETS.includes('hub')) {
+      if (!parsed.data.PERFMINE_HF_REPO) issues.push({ path: ['PERFMINE_HF_REPO'], message: 'needed by PERFMINE_PUBLISH_TARGETS=hub' });
+      if (!parsed.data.PERFMINE_HF_TOKEN) issues.push({ path: ['PERFMINE_HF_TOKEN'], message: 'needed by PERFMINE_PUBLISH_TARGETS=hub' });
     }
   }
   if (issues.length) {

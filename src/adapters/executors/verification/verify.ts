@@ -33,11 +33,18 @@ export interface SecretFingerprint { length: number; sha256: string }
  * (byte length, sha256): the probe finds them without ever being told them.
  */
 export function secretFingerprints(config: Config, env: NodeJS.ProcessEnv = process.env): SecretFingerprint[] {
+  return configuredSecrets(config, env).map((v) => ({ length: Buffer.byteLength(v), sha256: createHash('sha256').update(v).digest('hex') }));
+}
+
+/** The secret values themselves (for checks inside perfmine, such as what stage 8 publishes); never log them. */
+export function configuredSecrets(config: Config, env: NodeJS.ProcessEnv = process.env): string[] {
   const values = new Set<string>();
   const add = (v: string | undefined | null) => { if (v && Buffer.byteLength(v) >= MIN_SECRET_LENGTH) values.add(v); };
   add(config.GITHUB_TOKEN);
   for (const t of config.GITHUB_TOKENS ?? []) add(t);
   add(config.OPENAI_API_KEY);
+  add(config.PERFMINE_HF_TOKEN);
+  add(config.PERFMINE_PUBLISH_REGISTRY_PASSWORD);
   for (const url of [config.DATABASE_URL, env.DATABASE_URL]) {
     if (!url) continue;
     add(url);
@@ -47,7 +54,7 @@ export function secretFingerprints(config: Config, env: NodeJS.ProcessEnv = proc
   }
   // Credential-named variables only: PGUSER or PGHOST values are words found everywhere, not secrets.
   for (const [name, value] of Object.entries(env)) if (CREDENTIAL_NAME.test(name)) add(value);
-  return [...values].map((v) => ({ length: Buffer.byteLength(v), sha256: createHash('sha256').update(v).digest('hex') }));
+  return [...values];
 }
 
 export interface VerifyOptions {
