@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Docker engine the docker executor's tests need, for CI (no systemd here).
-#   .ci/docker.sh up     install Debian's docker.io and debootstrap when missing,
+#   .ci/docker.sh up     install Debian's docker.io, debootstrap and docker-registry
+#                        (stage 8's registry tests push to it) when missing,
 #                        start dockerd in the background unless an engine already
 #                        answers, wait for `docker info`, then make or reuse the
 #                        offline base image (perfmine images base)
@@ -30,11 +31,12 @@ our_dockerd() {
 
 up() {
   mkdir -p "$STATE_DIR"
-  if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null || ! command -v docker >/dev/null; then
-    echo "docker: installing Debian's docker.io and debootstrap"
+  if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null || ! command -v docker >/dev/null \
+      || ! command -v docker-registry >/dev/null; then
+    echo "docker: installing Debian's docker.io, debootstrap and docker-registry"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq docker.io debootstrap >/dev/null
+    apt-get install -y -qq docker.io debootstrap docker-registry >/dev/null
   fi
   our_dockerd >/dev/null || rm -f "$PIDFILE"
   if engine_answers; then

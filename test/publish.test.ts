@@ -256,6 +256,25 @@ describe('publish', () => {
     expect(rows.map((r) => r.task_id)).toEqual(['acme__fastlib-501']);
   });
 
+  it('a docker environment with no registry to push it to waits (service down), never published without its image', async () => {
+    const pr = await insertPublishablePr(t.db, { number: 701, mergedAt: '2024-07-15T00:00:00Z', executor: 'docker' });
+    const d = startDaemon(localSettings('ds7'));
+    await d.start();
+    await until('an attempt', async () => (await attemptsOf(t.db, pr.id)).length > 0);
+    await d.stop(5000);
+    daemon = undefined;
+    const [attempt] = await attemptsOf(t.db, pr.id);
+    expect(attempt).toMatchObject({ outcome: 'service_down' });
+    expect(attempt.error).toMatch(/PERFMINE_PUBLISH_REGISTRY is not set/);
+    const spine = await spineOf(t.db, pr.id);
+    expect(spine.published_at).toBeNull();
+    expect(spine.publish_decided_at).toBeNull();
+    expect(existsSync(publishDir('ds7'))).toBe(false);
+    // Out of the way of the next tests: this PR stays pending, and so would the registry's breaker.
+    await sql`UPDATE pull_requests SET benchmark_decision = 'failed' WHERE id = ${pr.id}`.execute(t.db);
+    await sql`DELETE FROM rate_limit_pauses`.execute(t.db);
+  });
+
   it('no token in the database, the logs or the published data; a record carrying a configured secret is refused', async () => {
     const lines: string[] = [];
     const sink = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
