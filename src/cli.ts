@@ -173,15 +173,27 @@ program.command('retry')
   }));
 
 program.command('standin')
-  .description('run a stand-in on 127.0.0.1 for offline use: the GitHub API (point PERFMINE_GITHUB_API_URL at it), an OpenAI-compatible LLM (OPENAI_BASE_URL) or a package index (PERFMINE_PYTHON_INDEX_URL)')
-  .argument('<service>', 'which service: github | llm | index')
-  .option('--port <n>', 'port to listen on (default: github 8787, llm 8788, index 8789)', (v) => Number(v))
+  .description('run a stand-in on 127.0.0.1 for offline use: the GitHub API (point PERFMINE_GITHUB_API_URL at it), an OpenAI-compatible LLM (OPENAI_BASE_URL), a package index (PERFMINE_PYTHON_INDEX_URL) or the Hugging Face Hub (PERFMINE_HF_HUB_URL)')
+  .argument('<service>', 'which service: github | llm | index | hub')
+  .option('--port <n>', 'port to listen on (default: github 8787, llm 8788, index 8789, hub 8790)', (v) => Number(v))
   .option('--data <file>', 'github: PRs as JSONL (the shape of data/xarray-prs.jsonl)', DEFAULT_STANDIN_DATA)
   .option('--repo <owner/name>', 'github: serve the PRs as this repository (default: the file\'s own)')
   .option('--api-key <key>', 'llm: require this API key (default: none needed)')
   .option('--latency-ms <ms>', 'llm: wait this long before every answer', (v) => Number(v), 0)
   .option('--wheels <dir>', 'index: a directory of wheels (upload times from its index-manifest.json, else the files\' mtimes)')
-  .action(async (service: string, opts: { port?: number; data: string; repo?: string; apiKey?: string; latencyMs: number; wheels?: string }) => {
+  .option('--token <hf_...>', 'hub: the token that may write (default: PERFMINE_HF_TOKEN)')
+  .action(async (service: string, opts: { port?: number; data: string; repo?: string; apiKey?: string; latencyMs: number; wheels?: string; token?: string }) => {
+    if (service === 'hub') {
+      const token = opts.token ?? process.env.PERFMINE_HF_TOKEN;
+      if (!token?.startsWith('hf_')) throw new Error('standin hub needs a token starting with hf_ (--token or PERFMINE_HF_TOKEN)');
+      const { HubStandin } = await import('./standins/hub/server.js');
+      const standin = await HubStandin.start({ port: opts.port ?? 8790, tokens: [token] });
+      console.log(`Hugging Face Hub stand-in on ${standin.url} (in memory; writes need the token given)`);
+      console.log(`  PERFMINE_PUBLISH_TARGETS=local,hub PERFMINE_HF_HUB_URL=${standin.url} PERFMINE_HF_REPO=perfmine/tasks PERFMINE_HF_TOKEN=... npm start`);
+      process.once('SIGINT', () => void standin.close().then(() => process.exit(0)));
+      process.once('SIGTERM', () => void standin.close().then(() => process.exit(0)));
+      return;
+    }
     if (service === 'llm') {
       const { LlmStandin } = await import('./standins/llm/server.js');
       const standin = await LlmStandin.start({ port: opts.port ?? 8788, apiKey: opts.apiKey, latencyMs: opts.latencyMs });
@@ -203,7 +215,7 @@ program.command('standin')
       process.once('SIGTERM', () => void standin.close().then(() => process.exit(0)));
       return;
     }
-    if (service !== 'github') throw new Error(`unknown stand-in: ${service} (known: github, llm, index)`);
+    if (service !== 'github') throw new Error(`unknown stand-in: ${service} (known: github, llm, index, hub)`);
     const { GitHubStandin } = await import('./standins/github/server.js');
     const standin = await GitHubStandin.start({ port: opts.port ?? 8787 });
     const n = standin.loadJsonl(opts.data, opts.repo ? { repository: opts.repo } : undefined);

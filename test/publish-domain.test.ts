@@ -193,3 +193,30 @@ describe('the environment\'s Dockerfile and lock', () => {
     expect(JSON.parse(files[3].text)).toEqual(lock);
   });
 });
+
+describe('stage 8\'s settings', () => {
+  it('default to the local directory; the hub needs a repository and a token that starts with hf_, never printed', async () => {
+    const { loadConfig, describeConfig } = await import('../src/config.js');
+    const c = loadConfig({});
+    expect(c.PERFMINE_PUBLISH_TARGETS).toEqual(['local']);
+    expect(c.PERFMINE_PUBLISH_MACHINES).toEqual([]);
+    expect(c.PERFMINE_MIN_SPEEDUP).toBe(1.05);
+    expect(c.PERFMINE_PUBLISH_DATASET).toBe('perfmine');
+    expect(() => loadConfig({ PERFMINE_PUBLISH_TARGETS: 'local,hub' })).toThrow(/PERFMINE_HF_REPO=undefined: needed by PERFMINE_PUBLISH_TARGETS=hub/);
+    const badToken = 'token-without-prefix-123';
+    let message = '';
+    try {
+      loadConfig({ PERFMINE_PUBLISH_TARGETS: 'hub', PERFMINE_HF_REPO: 'perfmine/tasks', PERFMINE_HF_TOKEN: badToken });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/PERFMINE_HF_TOKEN=\(hidden\): a Hugging Face token starts with hf_/);
+    expect(message).not.toContain(badToken);
+    const token = 'hf_abcdefghijklmnop';
+    const ok = loadConfig({ PERFMINE_PUBLISH_TARGETS: 'hub', PERFMINE_HF_REPO: 'perfmine/tasks', PERFMINE_HF_TOKEN: token, PERFMINE_PUBLISH_MACHINES: 'a, b' });
+    expect(ok.PERFMINE_PUBLISH_MACHINES).toEqual(['a', 'b']);
+    expect(JSON.stringify(describeConfig(ok))).not.toContain(token);
+    expect(() => loadConfig({ PERFMINE_PUBLISH_TARGETS: 'ftp' })).toThrow(/PERFMINE_PUBLISH_TARGETS/);
+    expect(() => loadConfig({ PERFMINE_PUBLISH_DATASET: '../x' })).toThrow(/PERFMINE_PUBLISH_DATASET/);
+  });
+});
