@@ -62,6 +62,7 @@ export class HubDatasetTarget implements DatasetTarget {
       return await fn(s);
     } catch (err) {
       if (signal.aborted) throw err;
+      if ((err as { statusCode?: number }).statusCode === 404) this.exists = false; // deleted meanwhile: look again next time
       throw hubFailure(err, { timedOut: timeout.aborted, timeoutS: Math.round(this.o.timeoutMs / 1000), where });
     }
   }
