@@ -17,7 +17,7 @@ const pr: PrEvidence = {
 };
 const run: RunEvidence = {
   id: 70, pullRequestId: 7, succeeded: true, decision: 'faster', reason: null, testsOk: true, maxSpeedup: 3.2, maxSpeedupLowerBound: 2.5,
-  containerName: 'local:/e/venv#/e/src', machine: { name: 'bench-1', cpu_model: 'Xeon', cores: 2 }, machineFingerprint: 'fp-1234',
+  containerName: 'local:/e/venv#/e/src', environmentDigest: 'sha256:abc', machine: { name: 'bench-1', cpu_model: 'Xeon', cores: 2 }, machineFingerprint: 'fp-1234',
   finishedAt: new Date('2024-04-02T00:00:00Z'),
 };
 const passing: PassingBenchmark[] = [
@@ -29,6 +29,8 @@ const gate = { minSpeedup: 1.05, machines: [] as string[] };
 describe('the publish gate (fail-closed)', () => {
   it('lets a PR through only with the whole chain of evidence', () => {
     expect(judgePublication(pr, run, passing, gate)).toEqual({ ok: true });
+    // A run that did not record its environment is judged on the rest.
+    expect(judgePublication(pr, { ...run, environmentDigest: null, containerName: null }, passing, gate)).toEqual({ ok: true });
   });
 
   const refusals: [string, Partial<PrEvidence> | null, Partial<RunEvidence> | null | 'missing', PassingBenchmark[] | null, RegExp][] = [
@@ -45,6 +47,7 @@ describe('the publish gate (fail-closed)', () => {
     ['a passing benchmark below the minimum only', null, null, [{ ...passing[0], speedupLowerBound: 1.01 }], /1\.01x .*below/],
     ['no lower bound', null, { maxSpeedupLowerBound: null }, null, /no lower-bound speedup/],
     ['the environment changed since', { containerName: 'local:/other/venv#/other/src' }, null, null, /environment changed after benchmark run 70/],
+    ['the run measured another digest', null, { environmentDigest: 'sha256:old' }, null, /environment changed after benchmark run 70 measured it \(sha256:old then, sha256:abc now\)/],
     ['no environment', { environmentDigest: null }, null, null, /no verified environment/],
     ['no merge date', { mergedAt: null }, null, null, /no merge date/],
     ['no problem', { renderedProblem: null }, null, null, /no rendered problem/],

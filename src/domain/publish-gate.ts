@@ -19,8 +19,9 @@ export interface RunEvidence {
   testsOk: boolean | null;
   maxSpeedup: number | null;
   maxSpeedupLowerBound: number | null;
-  /** The environment the run measured in (container_name at the time), when stage 7 recorded it. */
+  /** The environment the run measured in (container_name and environment_digest at the time), when stage 7 recorded them. */
   containerName: string | null;
+  environmentDigest: string | null;
   machine: Record<string, unknown> | null;
   machineFingerprint: string | null;
   finishedAt: Date | null;
@@ -99,6 +100,9 @@ export function judgePublication(pr: PrEvidence, run: RunEvidence | null, passin
     return no(`benchmark run ${run.id} ran on ${describeMachine(run)}, not a machine PERFMINE_PUBLISH_MACHINES allows (${s.machines.join(', ')})`);
   }
   if (!pr.containerName || !pr.environmentDigest || !pr.executor) return no('the PR has no verified environment (container_name, environment_digest, executor)');
+  if (run.environmentDigest && run.environmentDigest !== pr.environmentDigest) {
+    return no(`the PR's environment changed after benchmark run ${run.id} measured it (${run.environmentDigest} then, ${pr.environmentDigest} now)`);
+  }
   if (run.containerName && run.containerName !== pr.containerName) {
     return no(`the PR's environment changed after benchmark run ${run.id} measured it (${run.containerName} then, ${pr.containerName} now)`);
   }

@@ -42,17 +42,19 @@ export async function loadPrFacts(db: Q, prId: number): Promise<PrFacts | null> 
   };
 }
 
-/** Stage 7's run (benchmark_runs, with sql/016's machine and decision). */
+/**
+ * Stage 7's run (benchmark_runs, with sql/016's machine, decision and the
+ * environment it measured). Read as one JSON object, so a column a given
+ * schema lacks (environment_digest before stage 7's migration) is simply absent.
+ */
 export async function loadRun(db: Q, runId: number): Promise<RunEvidence | null> {
-  const row = (await sql<any>`
-    SELECT id, pull_request_id, succeeded, decision, reason, tests_ok, max_speedup, max_speedup_lower_bound, container_name,
-           machine, machine_fingerprint, finished_at
-    FROM benchmark_runs WHERE id = ${runId}`.execute(db)).rows[0];
+  const row = (await sql<{ run: Record<string, any> }>`SELECT to_jsonb(b) AS run FROM benchmark_runs b WHERE id = ${runId}`.execute(db)).rows[0]?.run;
   if (!row) return null;
   return {
-    id: Number(row.id), pullRequestId: Number(row.pull_request_id), succeeded: row.succeeded, decision: row.decision,
-    reason: row.reason, testsOk: row.tests_ok, maxSpeedup: num(row.max_speedup), maxSpeedupLowerBound: num(row.max_speedup_lower_bound),
-    containerName: row.container_name, machine: row.machine, machineFingerprint: row.machine_fingerprint, finishedAt: date(row.finished_at),
+    id: Number(row.id), pullRequestId: Number(row.pull_request_id), succeeded: row.succeeded ?? null, decision: row.decision ?? null,
+    reason: row.reason ?? null, testsOk: row.tests_ok ?? null, maxSpeedup: num(row.max_speedup), maxSpeedupLowerBound: num(row.max_speedup_lower_bound),
+    containerName: row.container_name ?? null, environmentDigest: row.environment_digest ?? null,
+    machine: row.machine ?? null, machineFingerprint: row.machine_fingerprint ?? null, finishedAt: date(row.finished_at),
   };
 }
 
