@@ -85,8 +85,9 @@ program.command('daemon')
     const stages = wanted ? all.filter((s) => wanted.includes(s.name)) : all;
     const bus = connectBus(db.connectionString, config, log);
     const daemon = new Daemon({
-      ...daemonSettings(config, log, deps),
+      ...daemonSettings(config, log, deps, bus.db),
       db: db.db, busDb: bus.db, connectionString: db.connectionString, stages, schedule: builtinSchedule(deps),
+      pools: [{ name: 'handlers', pool: db.pool }, { name: 'bus', pool: bus.pool }],
     });
     let signals = 0;
     const finish = async (code: number) => {

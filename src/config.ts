@@ -32,6 +32,13 @@ const schema = z.object({
   PERFMINE_HOST_ID: z.string().min(1).optional(),
   PERFMINE_STATEMENT_TIMEOUT_MS: int(0).default(300_000),
   PERFMINE_DB_WAIT_S: int(0).default(120),
+  // Operations: the HTTP listener (/metrics, /healthz, /readyz; off when the port is unset) and housekeeping
+  PERFMINE_HTTP_PORT: int(0).max(65535).optional(),
+  PERFMINE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  PERFMINE_PRUNE_STAGE_RUNS_DAYS: int(0).default(90),
+  PERFMINE_PRUNE_SCRAPE_REJECTS_DAYS: int(0).default(90),
+  PERFMINE_PRUNE_BUILD_LOGS_DAYS: int(0).default(30),
+  PERFMINE_PRUNE_EVERY_MIN: int(1).default(60),
   PERFMINE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PERFMINE_LOG_PRETTY: bool.optional(),
   GITHUB_TOKEN: z.string().min(1).optional(),

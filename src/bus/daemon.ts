@@ -13,6 +13,10 @@ import { pgDriver } from './pg-driver.js';
 import { Reactor } from './reactor.js';
 import { doorbellsOf } from './sql/register.js';
 import { validateStage, type StageDefinition } from './stage.js';
+import type pg from 'pg';
+import { PerfmineMetrics } from '../ops/metrics.js';
+import { checkHealth, type HealthReport } from '../ops/health.js';
+import { startOpsServer, type OpsServer } from '../ops/server.js';
 
 /** A start-up check of a service's credentials and reachability. */
 export interface ServiceCheck {
@@ -56,6 +60,12 @@ export interface DaemonOptions {
   heartbeat?: boolean;
   listen?: boolean;
   driver?: BusDriver;
+  /** The HTTP listener (/metrics, /healthz, /readyz); off when absent. Port 0 picks a free port. */
+  http?: { port: number; host?: string };
+  /** Pools whose use /metrics exports, by a short name ("handlers", "bus"). */
+  pools?: Array<{ name: string; pool: pg.Pool }>;
+  /** GitHub requests left in the current window (for perfmine_github_quota_remaining). */
+  githubQuota?: () => number | undefined;
 }
 
 export function defaultWorkerId(): string {
@@ -83,6 +93,9 @@ export class Daemon {
   private idleWaiters: Array<() => void> = [];
   private checkingIdle = false;
   private recheckIdle = false;
+  readonly metrics: PerfmineMetrics;
+  private http?: OpsServer;
+  private phase: 'new' | 'starting' | 'running' | 'stopping' = 'new';
 
   constructor(private opts: DaemonOptions) {
     opts.stages.forEach(validateStage);
@@ -98,6 +111,13 @@ export class Daemon {
     const groupPauses = new Map<string, number>();
     const reactorOptions = { breaker: this.breaker, host: opts.host ?? os.hostname(), abortGraceMs: opts.abortGraceMs };
     this.reactors = opts.stages.map((s) => new Reactor(s, this.driver, this.completer, opts.db, this.workerId, this.log, groupPauses, reactorOptions));
+    this.metrics = new PerfmineMetrics({ db: opts.busDb ?? opts.db, pools: opts.pools, githubQuota: opts.githubQuota });
+    this.metrics.declareStages(opts.stages.map((s) => s.name));
+    for (const r of this.reactors) {
+      const name = r.stage.name;
+      r.onClaims = (n, viaCatchup) => this.metrics.onClaims(name, n, viaCatchup);
+      r.onAttemptEnd = (outcome, ms, cost) => this.metrics.onAttemptEnd(name, outcome, ms, cost);
+    }
     for (const r of this.reactors) {
       const { stage } = r;
       // A stage also wakes on its own output columns, so NULLing one re-runs the row at once.
@@ -108,12 +128,14 @@ export class Daemon {
     }
     this.heartbeater = new Heartbeater(this.driver, this.workerId, this.reactors, this.log);
     this.sweeper = new Sweeper(this.driver, this.workerId, opts.sweepIntervalMs ?? 5000, this.log);
+    this.sweeper.onExpired = (stage, n) => this.metrics.onLeaseExpiries(stage, n);
     this.scheduler = new Scheduler(opts.db, opts.schedule ?? [], this.log);
     this.housekeeper = new Housekeeper(opts.housekeeping ?? [], this.log);
     if (opts.listen !== false) {
       this.listener = new Listener(opts.connectionString, this.log, {
         onPayload: (p) => this.onDoorbell(p),
         onConnected: () => this.wakeAll(),
+        onNotification: () => this.metrics.onNotification(),
       }, opts.listenerCheckMs ?? 10_000);
     }
   }
@@ -126,7 +148,35 @@ export class Daemon {
     return this.reactors.find((r) => r.stage.name === stage);
   }
 
+  /** The HTTP listener's base URL, when it runs. */
+  get httpUrl(): string | undefined {
+    return this.http?.url;
+  }
+
+  /** /healthz: the process answers, the database answers in time, the LISTEN connection is live. */
+  health(): Promise<HealthReport> {
+    const listener = this.listener;
+    return checkHealth({ db: this.opts.busDb ?? this.opts.db, listenerLive: listener ? () => listener.live : undefined });
+  }
+
   async start(): Promise<void> {
+    this.phase = 'starting';
+    try {
+      await this.startParts();
+    } catch (err) {
+      await this.http?.close();
+      throw err;
+    }
+  }
+
+  private async startParts(): Promise<void> {
+    if (this.opts.http) {
+      this.http = await startOpsServer({
+        ...this.opts.http, metrics: this.metrics, log: this.log, health: () => this.health(),
+        notReady: () => (this.phase === 'running' ? null : this.phase === 'stopping' ? 'stopping' : 'starting'),
+      });
+      this.log.info({ url: this.http.url }, 'HTTP listener: /metrics /healthz /readyz');
+    }
     await this.driver.registerStages(this.opts.stages);
     for (const s of this.opts.stages) await s.prepare?.(this.opts.db);
     await this.driver.registerWorker(this.workerId, this.opts.stages.map((s) => s.name));
@@ -140,6 +190,7 @@ export class Daemon {
     await this.listener?.start();
     this.pollTimer = setInterval(() => void this.poll(), this.opts.pollIntervalMs ?? 1000);
     this.log.info({ stages: this.opts.stages.map((s) => s.name) }, 'daemon started');
+    if (this.phase === 'starting') this.phase = 'running';
     this.wakeAll(); // catch-up scan
   }
 
@@ -172,8 +223,9 @@ export class Daemon {
     for (const r of this.routes.get(payload) ?? []) r.wake();
   }
 
+  /** A catch-up scan: the poll backstop, the start, or a (re)connected listener. */
   private wakeAll(): void {
-    for (const r of this.reactors) r.wake();
+    for (const r of this.reactors) r.wake('catchup');
   }
 
   /** The backstop: settings, anything missed or scheduled for later, and the idle check. */
@@ -238,6 +290,7 @@ export class Daemon {
   }
 
   private async shutdown(timeoutMs: number): Promise<void> {
+    this.phase = 'stopping';
     this.log.info({ timeoutMs }, 'stopping: no new claims');
     if (this.pollTimer) clearInterval(this.pollTimer);
     await this.scheduler.stop();
@@ -254,6 +307,7 @@ export class Daemon {
       for (const e of unfinished) e.controller.abort(new Error('daemon shutting down'));
       try {
         const n = await this.driver.release(this.workerId, unfinished.map((e) => e.claim.runId));
+        for (const e of unfinished) this.metrics.onAttemptEnd(e.claim.stage, 'released', 0);
         this.log.warn({ released: n }, 'released leases of unfinished work');
       } catch (err) {
         this.log.error({ err: (err as Error).message }, 'releasing leases failed; the sweeper will reclaim them');
@@ -267,6 +321,7 @@ export class Daemon {
     this.housekeeper.stop();
     await this.listener?.close();
     await this.driver.markWorkerStopped(this.workerId).catch(() => undefined);
+    await this.http?.close();
     this.log.info('stopped');
   }
 }

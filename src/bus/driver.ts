@@ -47,7 +47,7 @@ export interface BusDriver {
   /** Extends the leases still held; returns the run ids that are no longer ours. */
   heartbeat(workerId: string, runIds: number[]): Promise<number[]>;
   /** Returns expired leases of dead workers to the pending set; returns how many. */
-  sweepExpired(): Promise<number>;
+  sweepExpired(onExpired?: (stage: string, n: number) => void): Promise<number>;
   /** Expires now the leases of workers on this host whose process is gone; returns how many. */
   expireDeadWorkers(selfId: string): Promise<number>;
   /** Removes leases of rows that were deleted or no longer need their stage; returns how many. */

@@ -35,7 +35,7 @@ export class Listener {
   constructor(
     private connectionString: string,
     private log: Logger,
-    private handlers: { onPayload(payload: string): void; onConnected(): void },
+    private handlers: { onPayload(payload: string): void; onConnected(): void; onNotification?(): void },
     private checkIntervalMs = 10_000,
     private applicationName = `perfmine-listener:${process.pid}`,
   ) {}
@@ -72,6 +72,7 @@ export class Listener {
         return;
       }
       this.notifications++;
+      this.handlers.onNotification?.();
       this.handlers.onPayload(payload);
     });
     sub.events.on('reconnect', (attempt) => {

@@ -22,7 +22,7 @@ export function pgDriver(db: Db): BusDriver {
     claim: (stage: StageDefinition, limit, workerId) => claim(db, stage, limit, workerId),
     complete: (batch: Completion[], workerId) => db.transaction().execute((trx) => complete(trx, batch, workerId)),
     heartbeat: (workerId, runIds) => heartbeat(db, workerId, runIds),
-    sweepExpired: () => sweepExpired(db),
+    sweepExpired: (onExpired) => sweepExpired(db, onExpired),
     expireDeadWorkers: (selfId) => expireLeasesOfDeadWorkers(db, selfId),
     pruneLeases: () => pruneLeases(db),
     tryAcquire: (request) => tryAcquire(db, request),

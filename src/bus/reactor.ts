@@ -52,7 +52,10 @@ export class Reactor {
   /** Called with (runId) right before a handler starts; the benchmark measures latency with it. */
   onStart?: (claim: Claim) => void;
   /** Called when an attempt ends (before its write-back), for metrics. */
-  onAttemptEnd?: (outcome: Outcome['kind'], durationMs: number) => void;
+  onAttemptEnd?: (outcome: AttemptEnd, durationMs: number, cost?: Cost) => void;
+  /** Called after a claim that got rows; `viaCatchup` when the wake came from the poll or a reconnect scan. */
+  onClaims?: (n: number, viaCatchup: boolean) => void;
+  private lastWake: 'doorbell' | 'catchup' = 'catchup';
 
   constructor(
     readonly stage: StageDefinition,
@@ -72,8 +75,9 @@ export class Reactor {
     return Math.max(0, this.concurrency - this.inFlight.size);
   }
 
-  /** Something may have become pending: claim soon. */
-  wake(): void {
+  /** Something may have become pending: claim soon (a doorbell, or a catch-up scan by the poll or a reconnect). */
+  wake(source: 'doorbell' | 'catchup' = 'doorbell'): void {
+    this.lastWake = source;
     this.mayHaveMore = true;
     void this.pump();
   }
@@ -121,6 +125,7 @@ export class Reactor {
         }
         // A short claim means the pending set is empty for now.
         this.mayHaveMore = claims.length === want;
+        if (claims.length) this.onClaims?.(claims.length, this.lastWake === 'catchup');
         for (const claim of claims) this.start(claim);
       } while (this.wakeAgain || (this.mayHaveMore && this.freeSlots > 0));
     } finally {
@@ -173,9 +178,10 @@ export class Reactor {
       } else if (controller.signal.aborted) {
         // Shutdown or lost lease: the row is released or swept, not written.
         log.info({ durationMs }, 'handler ended after its lease was given up; result dropped');
+        if (!this.stopped) this.onAttemptEnd?.('aborted', durationMs);
         return;
       }
-      this.onAttemptEnd?.(outcome.kind, durationMs);
+      this.onAttemptEnd?.(attemptEnd(outcome, claim, this.stage), durationMs, cost);
       const completion: Completion = {
         stage: this.stage, claim, outcome, cost: Object.keys(cost).length ? cost : undefined,
         servicesOk: scope.servicesOk.size ? [...scope.servicesOk] : undefined,
@@ -263,6 +269,15 @@ export class Reactor {
   private pauseLocally(group: string, until: number): void {
     this.groupPauses.set(group, Math.max(this.groupPauses.get(group) ?? 0, until));
   }
+}
+
+/** How an attempt ended, for metrics: ok, error (will retry), failed (given up), rate_limited (an uncounted wait), aborted (lease lost). */
+export type AttemptEnd = 'ok' | 'error' | 'failed' | 'rate_limited' | 'aborted' | 'released';
+
+function attemptEnd(outcome: Outcome, claim: Claim, stage: StageDefinition): AttemptEnd {
+  if (outcome.kind === 'succeeded') return 'ok';
+  if (outcome.kind !== 'error') return 'rate_limited';
+  return outcome.permanent || claim.attempt >= stage.maxAttempts ? 'failed' : 'error';
 }
 
 function addCost(into: Cost, more: Cost): void {

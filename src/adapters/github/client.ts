@@ -54,6 +54,8 @@ interface PoolEntry {
   blockedUntil: number;
   /** Refused with 401 until then: left out of the pool while others work. */
   rejectedUntil: number;
+  /** x-ratelimit-remaining of the token's last answer (undefined until one came). */
+  remaining?: number;
 }
 
 /**
@@ -78,6 +80,12 @@ export class GitHubClient {
   constructor(private opts: GitHubOptions) {
     const tokens: Array<string | undefined> = opts.tokens.length ? opts.tokens : [undefined];
     this.pool = tokens.map((token, i) => this.entry(token, `token#${i + 1}`));
+  }
+
+  /** GitHub requests left in the current window, summed over the tokens that answered (undefined before any answer). */
+  quotaRemaining(): number | undefined {
+    const known = this.pool.filter((e) => e.remaining !== undefined);
+    return known.length ? known.reduce((sum, e) => sum + (e.remaining ?? 0), 0) : undefined;
   }
 
   private entry(token: string | undefined, label: string): PoolEntry {
@@ -107,6 +115,16 @@ export class GitHubClient {
         search: new Bottleneck.Group({ maxConcurrent: 1, minTime: this.opts.searchMinIntervalMs ?? 2000 }),
       },
       retry: { doNotRetry: [400, 401, 403, 404, 406, 410, 422, 451] },
+    });
+    // The quota left, from every answer (errors included), for /metrics.
+    const note = (headers: Record<string, unknown> | undefined) => {
+      const left = Number(headers?.['x-ratelimit-remaining']);
+      if (headers?.['x-ratelimit-remaining'] !== undefined && Number.isFinite(left)) entry.remaining = left;
+    };
+    entry.kit.hook.after('request', (response) => note(response.headers as Record<string, unknown>));
+    entry.kit.hook.error('request', (err) => {
+      note((err as { response?: { headers?: Record<string, unknown> } }).response?.headers);
+      throw err;
     });
     return entry;
   }

@@ -11,6 +11,9 @@ export class Sweeper {
   private timer?: NodeJS.Timeout;
   private lastPrune = 0;
 
+  /** Told how many leases of each stage a sweep reclaimed (metrics). */
+  onExpired?: (stage: string, n: number) => void;
+
   constructor(private driver: BusDriver, private workerId: string, private intervalMs: number, private log: Logger, private pruneEveryMs = 30_000) {}
 
   start(): void {
@@ -26,7 +29,7 @@ export class Sweeper {
     try {
       const dead = await this.driver.expireDeadWorkers(this.workerId);
       if (dead) this.log.warn({ leases: dead }, 'workers on this host are gone; their leases expire now');
-      const n = await this.driver.sweepExpired();
+      const n = await this.driver.sweepExpired(this.onExpired);
       if (n) this.log.warn({ leases: n }, 'reclaimed expired leases');
       if (Date.now() - this.lastPrune >= this.pruneEveryMs) {
         this.lastPrune = Date.now();

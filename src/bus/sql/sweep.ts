@@ -6,8 +6,8 @@ import type { Db } from '../../db/connect.js';
  * set (or to failed, past max attempts). The lost attempt is recorded, and
  * the stages concerned are woken on every daemon.
  */
-export async function sweepExpired(db: Db): Promise<number> {
-  const { rows } = await sql<{ n: number }>`
+export async function sweepExpired(db: Db, onExpired?: (stage: string, n: number) => void): Promise<number> {
+  const { rows } = await sql<{ n: number; by_stage: Record<string, number> | null }>`
     WITH doomed AS (
       SELECT stage, subject_id, worker_id FROM leases
       WHERE worker_id IS NOT NULL AND expires_at < now()
@@ -27,6 +27,8 @@ export async function sweepExpired(db: Db): Promise<number> {
     ), rung AS (
       SELECT pg_notify('perfmine', 'stage:' || stage) FROM (SELECT DISTINCT stage FROM swept) x
     )
-    SELECT (SELECT count(*) FROM swept) AS n, (SELECT count(*) FROM rung) AS bells`.execute(db);
+    SELECT (SELECT count(*) FROM swept) AS n, (SELECT count(*) FROM rung) AS bells,
+           (SELECT json_object_agg(stage, k) FROM (SELECT stage, count(*) AS k FROM swept GROUP BY stage) x) AS by_stage`.execute(db);
+  for (const [stage, k] of Object.entries(rows[0]?.by_stage ?? {})) onExpired?.(stage, Number(k));
   return Number(rows[0]?.n ?? 0);
 }
