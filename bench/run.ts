@@ -9,6 +9,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   chaos: () => import('./chaos.js').then((m) => m.run()),
   resolve: () => import('./resolve.js').then((m) => m.run()),
   build: () => import('./build.js').then((m) => m.run()),
+  status: () => import('./status.js').then((m) => m.run()),
   'measure-fidelity': () => import('./measure-fidelity.js').then((m) => m.run()),
 };
 

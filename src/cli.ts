@@ -14,6 +14,15 @@ import { buildStageDeps, builtinSchedule, builtinStages } from './stages/index.j
 import { formatStatus, readStatus } from './commands/status.js';
 import { addRepo } from './commands/add-repo.js';
 import { connectBus, daemonSettings } from './commands/daemon-options.js';
+import { findRepository, parsePrRef, parseRepoSlug, requireStage, UsageError } from './commands/usage.js';
+import { retryFailedWhere } from './commands/retry.js';
+import { setPaused } from './commands/pause.js';
+import { resumeStage } from './commands/resume.js';
+import { setConcurrency } from './commands/concurrency.js';
+import { formatInspection, inspectPr } from './commands/inspect.js';
+import { rescrape } from './commands/rescrape.js';
+import { rejudge } from './commands/rejudge.js';
+import { PERFMINE_VERSION } from './version.js';
 
 /** Loads config or exits with a message that names the bad variable. */
 function settings(): { config: Config; log: Logger } {
@@ -54,6 +63,7 @@ const program = new Command()
   .name('perfmine')
   .description('Turns merged GitHub pull requests into verified performance-optimization tasks.\n' +
     'Configuration comes from the environment (see `perfmine config`).')
+  .version(PERFMINE_VERSION, '-V, --version', 'print perfmine\'s version')
   .showHelpAfterError();
 
 program.command('migrate')
@@ -165,12 +175,110 @@ program.command('status')
     }
   }));
 
+/** Names of the built-in stages (for checking a stage named on the command line). */
+function builtinStageNames(config: Config, log: Logger): string[] {
+  return builtinStages(buildStageDeps(config, log)).map((s) => s.name);
+}
+
+/** Runs a command on one stage, refusing (exit 2) a name that is no stage. */
+function withStage(stage: string, fn: (db: OpenDatabase) => Promise<void>): Promise<void> {
+  return withDatabase(async (db, config, log) => {
+    await requireStage(db.db, builtinStageNames(config, log), stage);
+    await fn(db);
+  });
+}
+
+const positiveInt = (what: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${what}: expected a whole number >= 0`);
+  return n;
+};
+
 program.command('retry')
-  .description('re-queue the rows a stage gave up on (failed after max attempts)')
+  .description('re-queue the rows a stage gave up on (failed after max attempts), all or those matching the filters')
   .argument('<stage>', 'stage name, as shown by `perfmine status`')
-  .action((stage: string) => withDatabase(async (db) => {
-    const n = await pgDriver(db.db).retryFailed(stage);
+  .option('--id <n>', 'only the row with this id (of the stage\'s subject table, e.g. pull_requests.id)', positiveInt('--id'))
+  .option('--error-like <text>', 'only rows whose last error contains this text (case-insensitive)')
+  .action((stage: string, opts: { id?: number; errorLike?: string }) => withStage(stage, async (db) => {
+    const n = await retryFailedWhere(db.db, stage, { id: opts.id, errorLike: opts.errorLike });
     console.log(`re-queued ${n} failed row(s) of ${stage}`);
+  }));
+
+program.command('pause')
+  .description('stop a stage claiming rows, on every daemon (running attempts finish)')
+  .argument('<stage>', 'stage name, as shown by `perfmine status`')
+  .option('--note <text>', 'why (kept in stage_settings.note)')
+  .action((stage: string, opts: { note?: string }) => withStage(stage, async (db) => {
+    const { changed } = await setPaused(db.db, stage, true, opts.note);
+    console.log(changed ? `paused ${stage}` : `${stage} was already paused`);
+  }));
+
+program.command('resume')
+  .description('let a paused stage claim rows again')
+  .argument('<stage>', 'stage name, as shown by `perfmine status`')
+  .action((stage: string) => withStage(stage, async (db) => {
+    const { changed } = await resumeStage(db.db, stage);
+    console.log(changed ? `resumed ${stage}` : `${stage} was not paused`);
+  }));
+
+program.command('concurrency')
+  .description('set how many rows of a stage each daemon runs at once (daemons apply it without a restart)')
+  .argument('<stage>', 'stage name, as shown by `perfmine status`')
+  .argument('<n>', 'a whole number >= 0, or "default" for the stage\'s declared concurrency')
+  .action((stage: string, value: string) => {
+    const n = value === 'default' ? null : Number(value);
+    if (n !== null && (!Number.isInteger(n) || n < 0)) {
+      process.stderr.write(`perfmine: concurrency: expected a whole number >= 0 or "default", got ${JSON.stringify(value)}\n`);
+      process.exit(2);
+    }
+    return withStage(stage, async (db) => {
+      await setConcurrency(db.db, stage, n);
+      console.log(n === null ? `${stage}: concurrency back to its declared default` : `${stage}: concurrency ${n} per daemon`);
+    });
+  });
+
+program.command('inspect')
+  .description('everything the bus did to one pull request: its columns, leases, attempts and side-table rows')
+  .argument('<owner/name#number>', 'the pull request, e.g. pydata/xarray#1234')
+  .option('--json', 'print one JSON object')
+  .action((ref: string, opts: { json?: boolean }) => withDatabase(async (db) => {
+    const { owner, name, number } = parsePrRef(ref);
+    const repo = await findRepository(db.db, owner, name);
+    const found = repo ? await inspectPr(db.db, repo.id, number) : null;
+    if (!found) throw new Error(repo ? `no pull request #${number} of ${repo.full_name} is stored` : `no repository ${owner}/${name} is stored`);
+    console.log(opts.json ? JSON.stringify(found) : formatInspection(found));
+  }));
+
+program.command('rescrape')
+  .description('scrape a repository\'s merged PRs again from the start of its window (stored PRs are kept and updated)')
+  .argument('<owner/name>', 'the repository, e.g. pydata/xarray')
+  .action((slug: string) => withDatabase(async (db) => {
+    const { owner, name } = parseRepoSlug(slug);
+    const repo = await findRepository(db.db, owner, name);
+    if (!repo) throw new Error(`no repository ${owner}/${name} is stored (add it with \`perfmine add-repo\`)`);
+    await rescrape(db.db, repo.id);
+    console.log(`${repo.full_name}: scrape cursor reset; stage scrape_commits runs it again`);
+  }));
+
+program.command('rejudge')
+  .description('re-request the judge stage (classify_prs) for the PRs that match every filter given (all candidates when none)')
+  .option('--prompt-changed', 'only PRs judged with other prompts than the ones in use now')
+  .option('--repo <owner/name>', 'only this repository\'s PRs')
+  .option('--since <date>', 'only PRs merged on or after this date (ISO 8601, e.g. 2024-01-01)', (v) => {
+    const d = new Date(v);
+    if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(d.getTime())) throw new InvalidArgumentError('expected an ISO 8601 date such as 2024-01-01');
+    return d;
+  })
+  .action((opts: { promptChanged?: boolean; repo?: string; since?: Date }) => withDatabase(async (db) => {
+    let repositoryId: number | undefined;
+    if (opts.repo) {
+      const { owner, name } = parseRepoSlug(opts.repo);
+      const repo = await findRepository(db.db, owner, name);
+      if (!repo) throw new Error(`no repository ${owner}/${name} is stored`);
+      repositoryId = repo.id;
+    }
+    const n = await rejudge(db.db, { promptChanged: opts.promptChanged, repositoryId, since: opts.since });
+    console.log(`re-requested the judge for ${n} pull request(s)`);
   }));
 
 program.command('standin')
@@ -337,5 +445,5 @@ program.command('config')
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`perfmine: ${scrubSecrets(err.message)}\n`);
-  process.exit(1);
+  process.exit(err instanceof UsageError ? 2 : 1);
 });

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { Daemon, type DaemonOptions } from '../src/bus/daemon.js';
+import type { SubjectRow } from '../src/bus/stage.js';
 import { connect } from '../src/db/connect.js';
 import { createTestDb, type TestDb } from './helpers/db.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
@@ -59,7 +60,7 @@ describe('the HTTP listener', () => {
   it('/metrics counts claims, completions, durations, LLM use and doorbells, and reads the funnel and pauses from the database', async () => {
     const cost = async (row: { id: number }) => ({ set: { a: row.id * 2 }, cost: { llm_calls: 1, llm_prompt_tokens: 100, llm_completion_tokens: 10 } });
     let failOnce = true;
-    const flaky = async (row: { a: number }) => {
+    const flaky = async (row: SubjectRow) => {
       if (failOnce) { failOnce = false; throw new Error('first try fails'); }
       return { set: { b: `a=${row.a}` } };
     };

@@ -72,6 +72,8 @@ export class PerfmineMetrics {
   private readonly catchups: client.Counter;
   private readonly scrapeErrors: client.Counter;
   private cached?: { at: number; value: Promise<OpsSnapshot | undefined> };
+  /** The snapshot of the scrape in progress. */
+  private scrape?: Promise<OpsSnapshot | undefined>;
 
   constructor(private sources: MetricsSources = {}) {
     const registers = [this.registry];
@@ -175,6 +177,7 @@ export class PerfmineMetrics {
 
   /** The database snapshot, shared by every gauge of a scrape and cached briefly; undefined when the query failed. */
   snapshot(): Promise<OpsSnapshot | undefined> {
+    if (this.scrape) return this.scrape;
     const db = this.sources.db;
     if (!db) return Promise.resolve(undefined);
     const now = Date.now();
@@ -187,8 +190,13 @@ export class PerfmineMetrics {
     return value;
   }
 
-  /** The text exposition of every metric. */
+  /** The text exposition of every metric; the gauges of one scrape share one snapshot. */
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    this.scrape = this.snapshot();
+    try {
+      return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    } finally {
+      this.scrape = undefined;
+    }
   }
 }
