@@ -95,7 +95,10 @@ export function formatInspection(i: Inspection): string {
   for (const [table, rows] of Object.entries(i.side)) {
     out.push('', `${table} (${rows.length}):`);
     for (const row of rows) {
-      out.push(`  ${Object.entries(row).filter(([, v]) => v !== null).map(([k, v]) => `${k}=${show(v, 80)}`).join('  ')}`);
+      const cells = Object.entries(row).filter(([k, v]) => v !== null && k !== 'build_log_tail');
+      out.push(`  ${cells.map(([k, v]) => `${k}=${show(v, 80)}`).join('  ')}`);
+      // A build log's end is where the error is.
+      if (typeof row.build_log_tail === 'string') out.push(`    log tail: …${show(row.build_log_tail.slice(-200), 200)}`);
     }
   }
   return out.join('\n');

@@ -18,7 +18,7 @@ export type CompletionOutcome = 'ok' | 'error' | 'failed' | 'rate_limited' | 'ab
 
 /** Everything a scrape reads from the database. */
 export interface OpsSnapshot {
-  stages: Array<{ stage: string; pending: number; running: number; retrying: number; failed: number; oldest_pending_age_s: number | null }>;
+  stages: Array<{ stage: string; pending: number; running: number; retrying: number; failed: number; done: number; paused: boolean; oldest_pending_age_s: number | null }>;
   groups: Array<{ group: string; paused: boolean; until_s: number | null; breaker_open: boolean }>;
 }
 
@@ -26,6 +26,7 @@ export interface OpsSnapshot {
 export const METRIC_NAMES = [
   'perfmine_stage_claims_total', 'perfmine_stage_completions_total', 'perfmine_stage_attempt_duration_seconds',
   'perfmine_stage_pending', 'perfmine_stage_retrying', 'perfmine_stage_running', 'perfmine_stage_failed',
+  'perfmine_stage_done', 'perfmine_stage_paused',
   'perfmine_stage_oldest_pending_age_seconds', 'perfmine_stage_lease_expiries_total',
   'perfmine_group_paused', 'perfmine_group_paused_until_seconds', 'perfmine_github_quota_remaining',
   'perfmine_llm_tokens_total', 'perfmine_llm_calls_total', 'perfmine_breaker_open',
@@ -38,7 +39,7 @@ export async function readOpsSnapshot(db: Db): Promise<OpsSnapshot> {
   const { rows } = await sql<{ stages: OpsSnapshot['stages'] | null; groups: OpsSnapshot['groups'] | null }>`
     SELECT
       (SELECT json_agg(json_build_object('stage', f.stage, 'pending', f.pending, 'running', f.running, 'retrying', f.retrying,
-              'failed', f.failed, 'oldest_pending_age_s', extract(epoch FROM f.oldest_pending_age)::float8))
+              'failed', f.failed, 'done', f.done, 'paused', f.paused, 'oldest_pending_age_s', extract(epoch FROM f.oldest_pending_age)::float8))
          FROM perfmine_funnel() f) AS stages,
       (SELECT json_agg(json_build_object('group', g.group_name, 'paused', p.until > now(),
               'until_s', CASE WHEN p.until > now() THEN extract(epoch FROM p.until)::float8 END,
@@ -111,6 +112,8 @@ export class PerfmineMetrics {
     stageGauge('perfmine_stage_retrying', 'Rows waiting for a retry', (s) => s.retrying);
     stageGauge('perfmine_stage_running', 'Rows held by a running attempt', (s) => s.running);
     stageGauge('perfmine_stage_failed', 'Rows the stage gave up on (until `perfmine retry`)', (s) => s.failed);
+    stageGauge('perfmine_stage_done', 'Rows the stage has decided (its done predicate holds)', (s) => s.done);
+    stageGauge('perfmine_stage_paused', '1 while the stage is paused by a person (`perfmine pause`)', (s) => (s.paused ? 1 : 0));
     stageGauge('perfmine_stage_oldest_pending_age_seconds', 'Age of the oldest pending row (0 when none)', (s) => s.oldest_pending_age_s ?? 0);
     const groupGauge = (name: string, help: string, pick: (g: OpsSnapshot['groups'][number]) => number) =>
       new client.Gauge({
