@@ -146,7 +146,6 @@ describe('the operators\' CLI verbs', { timeout: 240_000 }, () => {
     await q(`INSERT INTO rate_limit_pauses (group_name, until, reason, kind, trips) VALUES ('llm', now() + interval '5 min', 'connection refused', 'breaker', 2)`);
     const s = JSON.parse((await cli(['status', '--json'])).stdout);
     const classify = s.stages.find((x: { stage: string }) => x.stage === 'classify_prs');
-    console.log(JSON.stringify(classify));
     expect(classify).toMatchObject({ pending: 3, throughput_per_hour: 5, eta_s: 2160 }); // 4 + the one in the inspect test
     expect(s.oldest_running).toMatchObject({ stage: 'resolve_packages', subject_table: 'pull_requests', subject_id: prIds[2], worker_id: 'w2' });
     expect(s.breakers).toEqual([expect.objectContaining({ group_name: 'llm', reason: 'connection refused', trips: 2 })]);
