@@ -107,6 +107,23 @@ describe('the HTTP listener', () => {
     expect(other.status).toBe(404);
   });
 
+  it('a lease reclaimed from a stuck worker counts in perfmine_stage_lease_expiries_total of the daemon that swept it', async () => {
+    await insertWidgets(t.db, 1);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const stuck = daemon({ workerId: 'stuck', heartbeat: false, sweepIntervalMs: 60_000, http: undefined,
+      stages: [stageA(async () => { await held; return { set: { a: -1 } }; }, { leaseSeconds: 0.5, concurrency: 1 })] });
+    await stuck.start();
+    await waitFor(async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM leases WHERE worker_id = 'stuck'`.execute(t.db)).rows[0].n, (n) => n === 1);
+    const rescuer = daemon({ workerId: 'rescuer', stages: [stageA(async () => ({ set: { a: 42 } }))] });
+    await rescuer.start();
+    await waitFor(async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM widgets WHERE a = 42`.execute(t.db)).rows[0].n, (n) => n === 1);
+    release();
+    const m = await scrape(rescuer);
+    expect(m('perfmine_stage_lease_expiries_total', { stage: 'fill_a' })).toBe(1);
+    expect(m('perfmine_stage_completions_total', { stage: 'fill_a', outcome: 'ok' })).toBe(1);
+  });
+
   it('/healthz is 200 while the database and LISTEN answer and 503 naming what is down when they do not', async () => {
     const proxy = await TcpProxy.start('127.0.0.1', Number(new URL(t.url).port || 5432));
     const viaProxy = proxy.urlFor(t.url);
