@@ -5,7 +5,7 @@
  * failed or running), then the time of the `funnel` view, of `status --json`'s
  * query path, and of a `/metrics` scrape (uncached). Each is the median of
  * several runs after a warm-up. --explain prints the plans of the funnel's
- * per-stage queries. Last line: one JSON object.
+ * per-stage queries; --keep leaves the database behind. Last line: one JSON object.
  */
 import { sql } from 'kysely';
 import { connect } from '../src/db/connect.js';
@@ -25,6 +25,8 @@ const arg = (name: string) => {
 };
 const PRS = Number(arg('--prs') ?? process.env.BENCH_PRS ?? 1_000_000);
 const EXPLAIN = process.argv.includes('--explain');
+/** Leave the database behind (its URL is printed) to look at plans with psql. */
+const KEEP = process.argv.includes('--keep');
 const RUNS = 7;
 
 async function median(fn: () => Promise<unknown>): Promise<number> {
@@ -73,7 +75,8 @@ export async function run(): Promise<void> {
     }));
   } finally {
     await conn.close();
-    await throwaway.drop();
+    if (KEEP) console.error(`bench status: database kept: ${throwaway.url}`);
+    else await throwaway.drop();
     await server.stop();
   }
 }
@@ -97,7 +100,7 @@ async function generate(db: Parameters<typeof readStatus>[0], n: number): Promis
       INSERT INTO pull_requests (repository_id, number, title, merged_at, created_at, is_performance_commit_symbolic,
         is_performance_commit, judged_at, judge_prompt_hash, env_resolved_at, can_install, problem_rendered_at, rendered_problem,
         env_built_at, container_name, benchmarked_at, benchmark_decision, publish_decided_at, published_at)
-      SELECT 1 + (i - 1) / 1000, i, 'PR ' || i, t, t, b >= 700,
+      SELECT 1 + (i - 1) / 1000, i::int, 'PR ' || i, t, t, b >= 700,
         CASE WHEN b >= 850 THEN true WHEN b >= 720 THEN false END,
         CASE WHEN b >= 720 THEN t + interval '1 hour' END,
         CASE WHEN b >= 720 THEN 'h1' END,
@@ -112,7 +115,7 @@ async function generate(db: Parameters<typeof readStatus>[0], n: number): Promis
         CASE WHEN b >= 997 THEN t + interval '6 hours' END,
         CASE WHEN b >= 997 THEN t + interval '6 hours' END
       FROM (SELECT i, (i * 7919) % 1000 AS b, now() - make_interval(secs => (${n} - i) * 2.5) AS t
-            FROM generate_series(${from}::int, ${to}::int) i) x`.execute(db);
+            FROM generate_series(${from}::bigint, ${to}::bigint) i) x`.execute(db);
   }
   // Attempts: one per decided row and stage, over the last 30 days.
   await sql`

@@ -86,7 +86,11 @@ RETURNS TABLE (
   ordinal integer, stage text, pending bigint, running bigint, retrying bigint,
   failed bigint, done bigint, oldest_pending_age interval, paused boolean,
   rate_limited_until timestamptz, pause_reason text
-) LANGUAGE plpgsql STABLE AS $$
+) LANGUAGE plpgsql STABLE
+-- Each count is a small index scan: parallel workers only add start-up cost
+-- (measured: the largest done count at 1M PRs went from ~120 ms to ~20 ms).
+SET max_parallel_workers_per_gather = 0
+AS $$
 DECLARE s record;
 BEGIN
   FOR s IN SELECT * FROM stages ORDER BY stages.ordinal, stages.name LOOP
