@@ -4,7 +4,8 @@
  * line, without the words every reason of a gate starts with, cut before the
  * first detail (a colon, a parenthesis, a quote), numbers and hashes made `#`.
  * "benchmark run 12 did not succeed: timeout (300 s)" and "benchmark run 40 did
- * not succeed: OOM" are both "benchmark run # did not succeed".
+ * not succeed: OOM" are both "benchmark run # did not succeed"; paths and test
+ * ids (a/b.py, tests/x.py::test_y) become <path>.
  */
 
 const MAX_KEY = 72;
@@ -18,9 +19,10 @@ export function reasonKey(text: string | null | undefined, opts: { strip?: RegEx
   const cut = s.search(/:\s|\s\(|\s[—–]\s|["'`]|;\s/);
   if (cut > 0) s = s.slice(0, cut);
   s = s
+    .replace(/(?:[\w.-]+\/)+[\w.-]+(?:::[\w[\]-]+)*|[\w.-]+::[\w[\]-]+/g, '<path>')
     .replace(/\bsha256:[0-9a-f]+/gi, '#')
     .replace(/\b[0-9a-f]{7,64}\b/gi, (m) => (/\d/.test(m) ? '#' : m))
-    .replace(/[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?/gi, '#')
+    .replace(/[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?:[x×%](?![a-z]))?/gi, '#')
     .replace(/#(?:[\s,.x%]*#)+/g, '#')
     .replace(/\s+/g, ' ')
     .replace(/[\s.,:;]+$/, '')

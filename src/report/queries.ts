@@ -36,7 +36,7 @@ const GATES: GateSql[] = [
       WHEN jsonb_array_length(coalesce(p.symbolic_reason->'negative', '[]')) > 0 THEN 'title has words against performance'
       WHEN jsonb_array_length(coalesce(p.symbolic_reason->'positive', '[]')) = 0 THEN 'no performance words in the title'
       ELSE 'title not judged a performance change' END`,
-    group: reasonKey,
+    group: (t) => t ?? '(no reason recorded)',
   },
   {
     key: 'judged', label: 'judged a performance PR (stage 3)', stage: 'classify_prs',
