@@ -83,19 +83,20 @@ async function openInBrowser(file: string, screenshot: string): Promise<Opened> 
     page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
     page.on('request', (r) => { if (r.url() !== url) requests.push(r.url()); });
     await page.goto(url, { waitUntil: 'load' });
-    await page.waitForFunction(() => document.body.hasAttribute('data-charts'), undefined, { timeout: 10_000 });
+    // These functions run in the page (the test's own types have no DOM): `globalThis` is the window there.
+    await page.waitForFunction(() => (globalThis as any).document.body.hasAttribute('data-charts'), undefined, { timeout: 10_000 });
     const seen = await page.evaluate(() => {
-      const Chart = (window as any).Chart;
-      const charts = [...document.querySelectorAll('canvas')].map((c) => {
-        const ctx = (c as HTMLCanvasElement).getContext('2d')!;
+      const { Chart, document } = globalThis as any;
+      const charts = [...document.querySelectorAll('canvas')].map((c: any) => {
+        const ctx = c.getContext('2d');
         const px = ctx.getImageData(0, 0, c.width, c.height).data;
         let painted = 0;
         for (let i = 3; i < px.length; i += 4) if (px[i] > 0) painted++;
         return { id: c.id, width: c.clientWidth, height: c.clientHeight, chart: !!Chart?.getChart(c), painted };
       });
       const gates: Record<string, any> = {};
-      const n = (el: Element | null) => Number((el?.textContent ?? '').replace(/[^0-9]/g, '') || 0);
-      for (const row of document.querySelectorAll('tr[data-gate]')) {
+      const n = (el: { textContent: string | null } | null) => Number((el?.textContent ?? '').replace(/[^0-9]/g, '') || 0);
+      for (const row of document.querySelectorAll('tr[data-gate]') as any[]) {
         gates[row.getAttribute('data-gate')!] = {
           passed: n(row.querySelector('.passed')), rejected: n(row.querySelector('.rejected')),
           pending: n(row.querySelector('.pending')), failed: n(row.querySelector('.failed')),

@@ -19,6 +19,7 @@ import {
   generatedRepoDir, insertGeneratedRepo, prepareGeneratedRepo, summarizeGeneratedRepo, type GeneratedRepoSummary,
 } from './demo-generated.js';
 import { connectBus, daemonSettings } from './daemon-options.js';
+import { writeReport } from './report.js';
 import type { EnvironmentRef, Executor } from '../adapters/executors/executor.js';
 
 export const DEMO_DATA = fileURLToPath(new URL('../../data/xarray-prs.jsonl', import.meta.url));
@@ -56,6 +57,8 @@ export interface DemoSummary {
   seconds: number;
   /** The generated repository: each PR against what it should come to. */
   generated: GeneratedRepoSummary;
+  /** `perfmine report` of the demo's database, written when idle (kept after the database is dropped). */
+  report?: string;
 }
 
 /**
@@ -130,6 +133,8 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
     }
     const seconds = (performance.now() - t0) / 1000;
     const summary = await summarize(db, seconds, github.stats.total, place.name, !!opts.keep, await summarizeGeneratedRepo(db, generated));
+    summary.report = await writeReport(db, `${base.PERFMINE_DATA_DIR}/demo/${place.name}-report.html`)
+      .then((r) => r.path, (err: Error) => { log.warn({ err: err.message }, 'demo: could not write the report'); return undefined; });
     if (!opts.json) {
       process.stdout.write(`\x1b[2J\x1b[H${formatStatus(await readStatus(db))}\n\n`);
       process.stdout.write(`idle after ${seconds.toFixed(1)} s: ${summary.pull_requests} PRs stored, ${summary.symbolic_candidates} symbolic candidates, ` +
@@ -137,7 +142,8 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
         `${summary.resolved} environments decided (${summary.installable} installable), ${summary.rendered} problem statements rendered, ` +
         `${summary.built} verified environments built (${config.PERFMINE_EXECUTOR} executor).\n` +
         `categories: ${JSON.stringify(summary.categories)}\n` +
-        `${generated.fullName}: ${formatGenerated(summary.generated)}\n`);
+        `${generated.fullName}: ${formatGenerated(summary.generated)}\n` +
+        (summary.report ? `report: ${summary.report}\n` : ''));
     }
     if (!opts.exitWhenIdle && !interrupted) {
       process.stdout.write(`\nThe daemon keeps running; inspect with:\n  ${place.psql} -c 'SELECT * FROM funnel'\n` +

@@ -106,7 +106,7 @@ function chartConfigs(d: ReportData): Record<string, unknown> {
         labels: d.throughput.labels,
         datasets: d.throughput.series.map((s, i) => ({
           label: s.stage, data: s.counts, borderColor: PALETTE[i % PALETTE.length], backgroundColor: PALETTE[i % PALETTE.length],
-          tension: 0.2, pointRadius: d.throughput.labels.length > 60 ? 0 : 2,
+          tension: 0, pointRadius: d.throughput.labels.length > 60 ? 0 : 2,
         })),
       },
       options: {
@@ -295,7 +295,7 @@ h3{margin:8px 0 4px;font-size:14px;color:#334155}
 .empty{color:#94a3b8;font-style:italic;padding:18px 0;margin:0}
 .chart{position:relative;width:100%;margin:8px 0 14px}
 table{border-collapse:collapse;width:100%;font-size:13px}
-th{text-align:left;font-weight:600;color:#475569;border-bottom:2px solid #e2e8f0;padding:6px 8px}
+th{text-align:left;font-weight:600;white-space:nowrap;color:#475569;border-bottom:2px solid #e2e8f0;padding:6px 8px}
 td{border-bottom:1px solid #f1f5f9;padding:6px 8px;vertical-align:top}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.passed{font-weight:600}
