@@ -31,7 +31,7 @@ export interface ReportData {
   since: string | null;
   database: string;
   funnel: FunnelGate[];
-  throughput: { bucket: 'hour' | 'day' | 'week'; labels: string[]; series: ThroughputSeries[] };
+  throughput: { bucket: 'minute' | 'hour' | 'day' | 'week'; labels: string[]; series: ThroughputSeries[] };
   builds: {
     byYear: Array<{ year: number | null; built: number; gaveUp: number }>;
     byStrategy: Array<{ strategy: string; attempts: number; verified: number; prs: number; seconds: number }>;

@@ -123,7 +123,8 @@ async function readThroughput(db: Db, since: Date | null): Promise<ReportData['t
     WHERE r.outcome = 'succeeded' AND ${runSince}`.execute(db)).rows[0];
   if (!span.lo || !span.hi) return { bucket: 'day', labels: [], series: [] };
   const hours = (new Date(span.hi).getTime() - new Date(span.lo).getTime()) / 3_600_000;
-  const bucket = hours <= 72 ? 'hour' : hours <= 24 * 180 ? 'day' : 'week';
+  const bucket = hours <= 3 ? 'minute' : hours <= 24 * 7 ? 'hour' : hours <= 24 * 180 ? 'day' : 'week';
+  const format = { minute: 'MM-DD HH24:MI', hour: 'YYYY-MM-DD HH24:00', day: 'YYYY-MM-DD', week: 'YYYY-MM-DD' }[bucket];
   const { rows } = await sql<{ stage: string; t: string; n: number }>`
     WITH b AS (
       SELECT generate_series(date_trunc(${bucket}, ${span.lo}::timestamptz, 'UTC'), date_trunc(${bucket}, ${span.hi}::timestamptz, 'UTC'),
@@ -135,7 +136,7 @@ async function readThroughput(db: Db, since: Date | null): Promise<ReportData['t
       SELECT r.stage, date_trunc(${bucket}, r.finished_at, 'UTC') AS t, count(*)::int AS n FROM stage_runs r
       WHERE r.outcome = 'succeeded' AND ${runSince} GROUP BY 1, 2
     )
-    SELECT s.stage, to_char(b.t AT TIME ZONE 'UTC', ${bucket === 'hour' ? 'YYYY-MM-DD HH24:00' : 'YYYY-MM-DD'}) AS t, coalesce(c.n, 0)::int AS n
+    SELECT s.stage, to_char(b.t AT TIME ZONE 'UTC', ${format}) AS t, coalesce(c.n, 0)::int AS n
     FROM s CROSS JOIN b LEFT JOIN c ON c.stage = s.stage AND c.t = b.t
     ORDER BY s.ordinal, s.stage, b.t`.execute(db);
   const labels: string[] = [];

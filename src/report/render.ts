@@ -100,8 +100,9 @@ function chartConfigs(d: ReportData): Record<string, unknown> {
     };
   }
   if (d.throughput.labels.length && d.throughput.series.length) {
+    // A line needs a few points; a span of one or two buckets is drawn as bars.
     charts['chart-throughput'] = {
-      type: 'line',
+      type: d.throughput.labels.length < 4 ? 'bar' : 'line',
       data: {
         labels: d.throughput.labels,
         datasets: d.throughput.series.map((s, i) => ({
