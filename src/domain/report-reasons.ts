@@ -23,7 +23,7 @@ export function reasonKey(text: string | null | undefined, opts: { strip?: RegEx
     .replace(/\bsha256:[0-9a-f]+/gi, '#')
     .replace(/\b[0-9a-f]{7,64}\b/gi, (m) => (/\d/.test(m) ? '#' : m))
     .replace(/[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?:[x×%](?![a-z]))?/gi, '#')
-    .replace(/#(?:[\s,.x%]*#)+/g, '#')
+    .replace(/#(?:[\s,.x×%]*#)*(?:[x×%](?![a-z]))?/gi, '#')
     .replace(/\s+/g, ' ')
     .replace(/[\s.,:;]+$/, '')
     .trim();

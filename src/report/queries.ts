@@ -41,7 +41,11 @@ const GATES: GateSql[] = [
   {
     key: 'judged', label: 'judged a performance PR (stage 3)', stage: 'classify_prs',
     passed: 'p.is_performance_commit', pending: 'p.is_performance_commit_symbolic AND p.is_performance_commit IS NULL',
-    rejected: 'p.is_performance_commit = false', reason: 'p.judge_reason', group: judgeReasonKey,
+    rejected: 'p.is_performance_commit = false',
+    // The LLM's own words are one group (judgeReasonKey); deciding that in SQL keeps the groups few.
+    reason: `CASE WHEN p.judge_reason ~* '^\\s*(size gate|diff unavailable|no patch)' OR coalesce(p.judge_reason, '') = '' THEN p.judge_reason
+                  ELSE 'judged by the LLM' END`,
+    group: judgeReasonKey,
   },
   {
     key: 'installable', label: 'installable environment (stage 4)', stage: 'resolve_packages',
@@ -96,21 +100,41 @@ async function readFunnel(db: Db, since: Date | null): Promise<FunnelGate[]> {
     count(*) FILTER (WHERE (${g.pending}) AND ${failedOf(g.stage)})::int AS failed_${i},
     count(*) FILTER (WHERE ${g.rejected})::int AS rejected_${i}`).join(',');
   const counts = (await sql<Record<string, number>>`SELECT ${raw(cols)} FROM pull_requests p WHERE ${prSince}`.execute(db)).rows[0];
+  // One more scan for every gate's reasons. Numbers and hashes become # in SQL already, so a
+  // million rejected rows come back as a few groups; each gate's 2,000 largest are kept and
+  // the rest counted as one group (totals stay exact).
+  const rejectedIdx = GATES.map((g, i) => i).filter((i) => counts[`rejected_${i}`] > 0);
+  const byGate = new Map<number, Array<{ key: string; count: number }>>();
+  if (rejectedIdx.length) {
+    const values = rejectedIdx.map((i) => `(${i}, CASE WHEN ${GATES[i].rejected} THEN coalesce(${GATES[i].reason}, '') END)`).join(', ');
+    const { rows } = await sql<{ gate: number; reason: string; n: number }>`
+      WITH exact AS (
+        SELECT g.gate, left(split_part(g.reason, E'\n', 1), 240) AS reason, count(*)::int AS n
+        FROM pull_requests p LEFT JOIN packages k ON k.id = p.package_id
+        CROSS JOIN LATERAL (VALUES ${raw(values)}) AS g (gate, reason)
+        WHERE ${prSince} AND g.reason IS NOT NULL
+        GROUP BY 1, 2
+      ), normalized AS (
+        SELECT gate, regexp_replace(reason, '\m(?=[a-f]*[0-9])[0-9a-f]{7,64}\M|[0-9]+', '#', 'gi') AS reason, sum(n)::int AS n
+        FROM exact GROUP BY 1, 2
+      )
+      SELECT gate, reason, n FROM (
+        SELECT gate, reason, n, row_number() OVER (PARTITION BY gate ORDER BY n DESC, reason) AS rank FROM normalized) ranked
+      WHERE rank <= 2000`.execute(db);
+    for (const r of rows) {
+      if (!byGate.has(r.gate)) byGate.set(r.gate, []);
+      byGate.get(r.gate)!.push({ key: GATES[r.gate].group(r.reason), count: r.n });
+    }
+  }
   const gates: FunnelGate[] = [];
   for (const [i, g] of GATES.entries()) {
-    let reasons: FunnelGate['reasons'] = [];
-    if (counts[`rejected_${i}`] > 0) {
-      const { rows } = await sql<{ reason: string | null; n: number }>`
-        SELECT left(split_part(${raw(g.reason)}, E'\n', 1), 400) AS reason, count(*)::int AS n
-        FROM pull_requests p LEFT JOIN packages k ON k.id = p.package_id
-        WHERE ${prSince} AND (${raw(g.rejected)})
-        GROUP BY 1 ORDER BY 2 DESC LIMIT 5000`.execute(db);
-      reasons = groupReasons(rows.map((r) => ({ key: g.group(r.reason), count: r.n })));
-    }
+    const keyed = byGate.get(i) ?? [];
+    const rest = counts[`rejected_${i}`] - keyed.reduce((n, r) => n + r.count, 0);
+    if (rest > 0) keyed.push({ key: 'other (rarer reasons, not grouped)', count: rest });
     gates.push({
       key: g.key, label: g.label, stage: g.stage,
       passed: counts[`passed_${i}`], pending: counts[`pending_${i}`], failed: counts[`failed_${i}`],
-      rejected: counts[`rejected_${i}`], reasons,
+      rejected: counts[`rejected_${i}`], reasons: groupReasons(keyed),
     });
   }
   return gates;
