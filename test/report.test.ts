@@ -133,6 +133,8 @@ describe('reasons are grouped by a normalized prefix', () => {
     expect(grouped).toHaveLength(8);
     expect(grouped.at(-1)).toEqual({ reason: 'other (5 kinds)', count: 5 + 4 + 3 + 2 + 1 });
     expect(grouped.reduce((n, r) => n + r.count, 0)).toBe(many.reduce((n, r) => n + r.count, 0));
+    expect(groupReasons([{ key: 'a', count: 2 }, { key: 'other', count: 5 }, { key: 'b', count: 1 }]))
+      .toEqual([{ reason: 'a', count: 2 }, { reason: 'b', count: 1 }, { reason: 'other', count: 5 }]);
   });
 });
 
@@ -164,6 +166,7 @@ describe('the report from the database', () => {
       'render_problems', 'synthesize_images', 'benchmark', 'publish']);
     const succeeded = (await sql<{ n: number }>`SELECT count(*)::int AS n FROM stage_runs WHERE outcome = 'succeeded'`.execute(full.db)).rows[0].n;
     expect(d.throughput.series.reduce((n, s) => n + s.counts.reduce((a, b) => a + b, 0), 0)).toBe(succeeded);
+    for (const g of d.funnel) expect(g.reasons.reduce((n, r) => n + r.count, 0), g.key).toBe(g.rejected);
     // Costs: the sums of stage_runs.cost, build durations and benchmark runs (before sql/016: their start and finish).
     expect(d.costs).toMatchObject({ published: 2, llmCalls: 13 * 2 + 8 * 1, buildSeconds: 95 + 140 + 60 + 60 + 80 + 120 + 60 + 2,
       benchmarkSeconds: 300 + 120 + 420 + 380 + 250, benchmarkSecondsSource: 'started_at..finished_at' });
@@ -181,6 +184,29 @@ describe('the report from the database', () => {
     expect(none.funnel[0].passed).toBe(0);
     expect(none.throughput.series).toEqual([]);
     expect(none.speedups).toEqual([]);
+  });
+
+  it('thousands of distinct reasons: a few groups, the rest counted, the total exact', async () => {
+    const many = await createTestDb();
+    try {
+      const repo = (await sql<{ id: number }>`INSERT INTO repositories (owner, name) VALUES ('acme', 'many') RETURNING id`.execute(many.db)).rows[0].id;
+      // 2,500 reasons no normalization merges (letters only), and 500 that differ only in numbers.
+      const word = (i: number) => [...i.toString(26).padStart(3, '0')].map((c) => String.fromCharCode(97 + parseInt(c, 26))).join('');
+      await sql`
+        INSERT INTO pull_requests (repository_id, number, is_performance_commit_symbolic, is_performance_commit, can_install,
+          problem_rendered_at, render_reason)
+        SELECT ${repo}, g, true, true, true, now(),
+          CASE WHEN g <= 2500 THEN 'odd reason ' || w ELSE 'fidelity check dropped ' || g || ' sections' END
+        FROM generate_series(1, 3000) g JOIN unnest(${Array.from({ length: 3000 }, (_, i) => word(i))}::text[]) WITH ORDINALITY AS u(w, i) ON u.i = g`.execute(many.db);
+      const gate = (await readReport(many.db)).funnel.find((g) => g.key === 'rendered')!;
+      expect(gate.rejected).toBe(3000);
+      expect(gate.reasons.length).toBeLessThanOrEqual(8);
+      expect(gate.reasons[0]).toEqual({ reason: 'fidelity check dropped # sections', count: 500 });
+      expect(gate.reasons.reduce((n, r) => n + r.count, 0)).toBe(3000);
+      expect(gate.reasons.at(-1)).toEqual({ reason: 'other', count: 2500 - 6 });
+    } finally {
+      await many.destroy();
+    }
   });
 
   it('hostile text from the database cannot leave its element or the data script', async () => {

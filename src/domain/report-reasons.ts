@@ -40,14 +40,25 @@ export function judgeReasonKey(text: string | null | undefined): string {
   return 'the LLM judged it not a performance change';
 }
 
-/** Counts grouped by key, the largest first; more than `limit` groups end with "other". */
+/** The key of rows counted but not told apart (the query kept only the largest groups). */
+export const OTHER = 'other';
+
+/**
+ * Counts grouped by key, the largest first; more than `limit` groups end with one
+ * "other" group, which also takes rows keyed OTHER. The counts always add up.
+ */
 export function groupReasons(rows: ReadonlyArray<{ key: string; count: number }>, limit = 8): Array<{ reason: string; count: number }> {
+  let uncounted = 0;
   const byKey = new Map<string, number>();
-  for (const r of rows) byKey.set(r.key, (byKey.get(r.key) ?? 0) + r.count);
+  for (const r of rows) {
+    if (r.key === OTHER) uncounted += r.count;
+    else byKey.set(r.key, (byKey.get(r.key) ?? 0) + r.count);
+  }
   const sorted = [...byKey].map(([reason, count]) => ({ reason, count }))
     .sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason));
-  if (sorted.length <= limit) return sorted;
+  if (sorted.length <= (uncounted ? limit - 1 : limit)) return uncounted ? [...sorted, { reason: OTHER, count: uncounted }] : sorted;
   const kept = sorted.slice(0, limit - 1);
-  const rest = sorted.slice(limit - 1).reduce((n, r) => n + r.count, 0);
-  return [...kept, { reason: `other (${sorted.length - limit + 1} kinds)`, count: rest }];
+  const tail = sorted.slice(limit - 1);
+  const count = tail.reduce((n, r) => n + r.count, 0) + uncounted;
+  return [...kept, { reason: uncounted ? OTHER : `${OTHER} (${tail.length} kinds)`, count }];
 }

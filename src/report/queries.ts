@@ -6,7 +6,7 @@
  */
 import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../db/connect.js';
-import { groupReasons, judgeReasonKey, reasonKey } from '../domain/report-reasons.js';
+import { groupReasons, judgeReasonKey, OTHER, reasonKey } from '../domain/report-reasons.js';
 import type { FunnelGate, ReportData } from './data.js';
 
 interface GateSql {
@@ -130,7 +130,7 @@ async function readFunnel(db: Db, since: Date | null): Promise<FunnelGate[]> {
   for (const [i, g] of GATES.entries()) {
     const keyed = byGate.get(i) ?? [];
     const rest = counts[`rejected_${i}`] - keyed.reduce((n, r) => n + r.count, 0);
-    if (rest > 0) keyed.push({ key: 'other (rarer reasons, not grouped)', count: rest });
+    if (rest > 0) keyed.push({ key: OTHER, count: rest });
     gates.push({
       key: g.key, label: g.label, stage: g.stage,
       passed: counts[`passed_${i}`], pending: counts[`pending_${i}`], failed: counts[`failed_${i}`],
