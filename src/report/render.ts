@@ -91,7 +91,7 @@ function chartConfigs(d: ReportData): Record<string, unknown> {
         // Stacked: a bar is the PRs that reached the step. A log axis once the first steps dwarf the last.
         scales: {
           x: scraped >= 1000
-            ? { type: 'logarithmic', stacked: true, title: { display: true, text: 'PRs (log scale)' } }
+            ? { type: 'logarithmic', stacked: true, min: 1, title: { display: true, text: 'PRs (log scale)' } }
             : { stacked: true, beginAtZero: true, title: { display: true, text: 'PRs' } },
           y: { stacked: true },
         },
@@ -325,6 +325,17 @@ const INIT = `(function(){
   Chart.defaults.responsive = true;
   Chart.defaults.maintainAspectRatio = false;
   Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+  // Log axes label powers of ten only (their 2s, 3s and 5s overlap at a million).
+  Object.keys(payload.charts).forEach(function (id) {
+    var scales = (payload.charts[id].options || {}).scales || {};
+    Object.keys(scales).forEach(function (k) {
+      if (scales[k].type !== 'logarithmic') return;
+      scales[k].ticks = Object.assign({}, scales[k].ticks, { autoSkip: false, maxRotation: 0, callback: function (v) {
+        var l = Math.log10(v);
+        return Math.abs(l - Math.round(l)) < 1e-9 ? Number(v).toLocaleString('en-US') : '';
+      } });
+    });
+  });
   var made = {};
   Object.keys(payload.charts).forEach(function (id) {
     var canvas = document.getElementById(id);
