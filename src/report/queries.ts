@@ -109,13 +109,13 @@ async function readFunnel(db: Db, since: Date | null): Promise<FunnelGate[]> {
     const values = rejectedIdx.map((i) => `(${i}, CASE WHEN ${GATES[i].rejected} THEN coalesce(${GATES[i].reason}, '') END)`).join(', ');
     const { rows } = await sql<{ gate: number; reason: string; n: number }>`
       WITH exact AS (
-        SELECT g.gate, left(split_part(g.reason, E'\n', 1), 240) AS reason, count(*)::int AS n
+        SELECT g.gate, left(split_part(g.reason, E'\\n', 1), 240) AS reason, count(*)::int AS n
         FROM pull_requests p LEFT JOIN packages k ON k.id = p.package_id
         CROSS JOIN LATERAL (VALUES ${raw(values)}) AS g (gate, reason)
         WHERE ${prSince} AND g.reason IS NOT NULL
         GROUP BY 1, 2
       ), normalized AS (
-        SELECT gate, regexp_replace(reason, '\m(?=[a-f]*[0-9])[0-9a-f]{7,64}\M|[0-9]+', '#', 'gi') AS reason, sum(n)::int AS n
+        SELECT gate, regexp_replace(reason, '\\m(?=[a-f]*[0-9])[0-9a-f]{7,64}\\M|[0-9]+', '#', 'gi') AS reason, sum(n)::int AS n
         FROM exact GROUP BY 1, 2
       )
       SELECT gate, reason, n FROM (
