@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -80,6 +81,19 @@ describe('runOracle on real trees', () => {
     expect(o.selection).toMatchObject({ method: 'all' });
     expect(o.selection.reason).toMatch(/^tracing failed/);
   });
+
+  it('an abort rejects and leaves no runner behind', async () => {
+    const naps = { 'benchmarks/bench_naps.py': 'import time\n\ndef time_nap():\n    time.sleep(0.05)\n' };
+    const base = writeOracleTree(path.join(tmp, 'abort-base'), { hotWork: 2000, hotBenchmarks: 1, coldBenchmarks: 1, extra: naps });
+    const ac = new AbortController();
+    const started = performance.now();
+    const pending = runOracle(quick(base, base, ['benchmarks/bench_naps.py', 'pkg/x.h'], { signal: ac.signal }));
+    setTimeout(() => ac.abort(), 2500);
+    await expect(pending).rejects.toThrow(/abort/i);
+    expect(performance.now() - started).toBeLessThan(20_000);
+    const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+    expect(ps.split('\n').filter((l) => l.includes(base))).toEqual([]);
+  }, 60_000);
 
   it('maps a cpuset to the one CPU the runner pins to', () => {
     expect(runnerCpu('3')).toBe('3');

@@ -104,6 +104,9 @@ describe('the time budget', () => {
     expect(p.rounds * p.samplesPerRound).toBeLessThan(40);
     expect(p.estimatedSeconds).toBeLessThanOrEqual(60);
   });
+  it('raises a default plan below the minimum to it', () => {
+    expect(planSamples({ ...base, rounds: 2, samplesPerRound: 3, sampleSeconds: 0.01, budgetSeconds: 60 })).toMatchObject({ measurable: true, rounds: 2, samplesPerRound: 7 });
+  });
   it('calls a benchmark that cannot reach the minimum within its budget unmeasurable', () => {
     const p = planSamples({ ...base, sampleSeconds: 5, budgetSeconds: 60 });
     expect(p.measurable).toBe(false);

@@ -200,7 +200,7 @@ export type SamplePlan =
 
 /**
  * asv's `repeat = (min, max, max_time)` for the paired protocol: the default
- * plan when it fits the budget; otherwise as many samples as fit, in as many
+ * plan (raised to minSamples if it is below) when it fits the budget; otherwise as many samples as fit, in as many
  * rounds as the default (fewer, down to 2, when that keeps more samples);
  * never fewer than minSamples, and a benchmark that cannot reach minSamples
  * within its budget is unmeasurable. One process per side and round costs
@@ -208,12 +208,14 @@ export type SamplePlan =
  */
 export function planSamples(i: SamplePlanInput): SamplePlan {
   const cost = (rounds: number, spr: number) => rounds * (i.overheadSeconds + spr * i.sampleSeconds);
-  const full = cost(i.rounds, i.samplesPerRound);
-  if (full <= i.budgetSeconds) return { measurable: true, rounds: i.rounds, samplesPerRound: i.samplesPerRound, estimatedSeconds: full };
+  // A default plan below the minimum is raised to it (more samples per round).
+  const maxSpr = Math.max(i.samplesPerRound, Math.ceil(i.minSamples / i.rounds));
+  const full = cost(i.rounds, maxSpr);
+  if (full <= i.budgetSeconds) return { measurable: true, rounds: i.rounds, samplesPerRound: maxSpr, estimatedSeconds: full };
   let best: { rounds: number; spr: number } | null = null;
   for (let rounds = i.rounds; rounds >= Math.min(2, i.rounds); rounds--) {
     const perRound = (i.budgetSeconds / rounds - i.overheadSeconds) / i.sampleSeconds;
-    const spr = Math.min(i.samplesPerRound, Math.floor(perRound));
+    const spr = Math.min(maxSpr, Math.floor(perRound));
     if (spr >= 1 && rounds * spr >= i.minSamples && (!best || rounds * spr > best.rounds * best.spr)) best = { rounds, spr };
   }
   if (best) return { measurable: true, rounds: best.rounds, samplesPerRound: best.spr, estimatedSeconds: cost(best.rounds, best.spr) };

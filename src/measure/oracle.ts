@@ -6,7 +6,7 @@
  * the same code measures on this host or inside a PR's container.
  */
 import { decidePr, fasterPValue, minSamplesPerSide, planSamples } from '../domain/pr-gate.js';
-import { DEFAULT_GATE_MARGIN, DEFAULT_P_THRESHOLD } from '../domain/stats.js';
+import { DEFAULT_GATE_MARGIN, DEFAULT_P_THRESHOLD, fastestHalf, median } from '../domain/stats.js';
 import { benchmarkId, exactBenchmarkRegex, measureTrees, type BenchmarkReport } from './measure.js';
 import { hostRunnerPath, parseRunnerJson, runRunner, type RunInEnvironment, type RunnerBenchmark, type RunnerPlan } from './runner.js';
 
@@ -62,6 +62,7 @@ export interface OracleBenchmark {
   p_value: number | null;
   /** Holm's adjusted p over the K measured benchmarks. */
   p_adjusted: number | null;
+  /** Median base/head of each side's fastest half (the samples the gate judges; its lower bound bounds this). */
   speedup: number | null;
   lower_bound: number | null;
   passed: boolean;
@@ -245,13 +246,22 @@ function unmeasured(b: RunnerBenchmark, reason: string, unmeasurable: boolean, s
   };
 }
 
+/**
+ * The speedup on the samples the gate judges (each side's fastest half):
+ * the estimate its lower bound bounds, so the bound never exceeds it.
+ */
+function gateSpeedup(base: number[], head: number[]): number | null {
+  const r = median(fastestHalf(base)) / median(fastestHalf(head));
+  return Number.isFinite(r) && r > 0 ? r : null;
+}
+
 function fromReport(b: BenchmarkReport, extraSeconds: number, hits: string[] | null): OracleBenchmark {
   const usable = b.verdict !== 'failed';
   return {
     name: b.name, params: b.params, base_samples: b.base_samples, head_samples: b.head_samples,
     p_value: usable ? fasterPValue(b.base_samples, b.head_samples, b.gate?.margin ?? DEFAULT_GATE_MARGIN) : null,
     p_adjusted: null,
-    speedup: b.comparison && Number.isFinite(b.comparison.speedup) ? b.comparison.speedup : null,
+    speedup: usable ? gateSpeedup(b.base_samples, b.head_samples) : null,
     lower_bound: b.faster_lower_bound,
     passed: false, verdict: b.verdict, unmeasurable: false, error: b.error,
     samples_per_side: Math.min(b.base_samples.length, b.head_samples.length),
