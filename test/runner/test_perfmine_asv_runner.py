@@ -270,7 +270,8 @@ class RunnerTest(unittest.TestCase):
         for b in out["benchmarks"]:
             self.assertEqual(set(b), {"name", "params", "param_names", "number", "base", "head"})
             for side in ("base", "head"):
-                self.assertEqual(set(b[side]), {"samples", "error", "number"})
+                # seconds: wall time of that side's processes (calibration included)
+                self.assertEqual(set(b[side]), {"samples", "error", "number", "seconds"})
 
     def test_param_expansion(self):
         suite = sorted(b["params"] for b in self.out["benchmarks"] if b["name"] == "bench_core.TimeSuite.time_sum")

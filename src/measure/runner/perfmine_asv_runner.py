@@ -1369,7 +1369,7 @@ def _entry_extras(entry, opts):
     if entry.get("rounds") or entry.get("samples_per_round"):
         out["rounds"] = entry.get("rounds") or opts.rounds
         out["samples_per_round"] = entry.get("samples_per_round") or opts.samples_per_round
-    if entry.get("calibration"):
+    if getattr(opts, "calibrate_only", False) and entry.get("calibration"):
         out["calibration"] = entry["calibration"]
     return out
 
