@@ -52,6 +52,8 @@ export interface BenchmarkReport {
   samples_per_round?: number;
   /** Wall seconds of its measurement processes per side, both stages. */
   seconds?: { base: number; head: number };
+  /** How many of each side's samples came from the first stage (the rest are the second stage's fresh rounds). */
+  first_stage_samples?: { base: number; head: number };
 }
 
 export interface Confirmation {
@@ -264,6 +266,7 @@ function judgeOne(
     error: error ? `${b.base.error ? 'base' : 'head'}: ${error}` : confirmError,
     comparison, gate: first, confirmation, verdict, faster_lower_bound: bound,
     samples_per_round: samplesPerRound,
+    first_stage_samples: { base: b.base.samples.length, head: b.head.samples.length },
     seconds: {
       base: round3((b.base.seconds ?? 0) + (again?.base.seconds ?? 0)),
       head: round3((b.head.seconds ?? 0) + (again?.head.seconds ?? 0)),

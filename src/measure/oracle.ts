@@ -255,11 +255,28 @@ function gateSpeedup(base: number[], head: number[]): number | null {
   return Number.isFinite(r) && r > 0 ? r : null;
 }
 
+/**
+ * The p-value Holm corrects: for a benchmark the screen sent to the second
+ * stage, from the fresh rounds alone. Those rounds are independent of the
+ * screen that chose the benchmark, so under "no change" their p-value is a
+ * valid one and Holm's family-wise guarantee holds despite the screening. A
+ * benchmark decided by the first stage (never "faster" then) keeps that
+ * stage's p-value.
+ */
+function testedPValue(b: BenchmarkReport): number | null {
+  const margin = b.gate?.margin ?? DEFAULT_GATE_MARGIN;
+  const first = b.first_stage_samples;
+  if (b.confirmation && first && b.base_samples.length > first.base && b.head_samples.length > first.head) {
+    return fasterPValue(b.base_samples.slice(first.base), b.head_samples.slice(first.head), margin);
+  }
+  return fasterPValue(b.base_samples, b.head_samples, margin);
+}
+
 function fromReport(b: BenchmarkReport, extraSeconds: number, hits: string[] | null): OracleBenchmark {
   const usable = b.verdict !== 'failed';
   return {
     name: b.name, params: b.params, base_samples: b.base_samples, head_samples: b.head_samples,
-    p_value: usable ? fasterPValue(b.base_samples, b.head_samples, b.gate?.margin ?? DEFAULT_GATE_MARGIN) : null,
+    p_value: usable ? testedPValue(b) : null,
     p_adjusted: null,
     speedup: usable ? gateSpeedup(b.base_samples, b.head_samples) : null,
     lower_bound: b.faster_lower_bound,
