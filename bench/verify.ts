@@ -21,12 +21,15 @@ import { median } from '../src/domain/stats.js';
  *
  * Goals: aa_published 0, power_pr_at_1_25 >= 0.9, under 20 minutes. Run it on
  * an otherwise idle machine: other load is noise it will count.
+ * BENCH_DUMP=DIR keeps every PR's outcome (samples included) there.
  */
 const BENCHMARKS_PER_SUITE = 20;
 const COLD_MODULES = 6;
 const SAMPLE_TIME = Number(process.env.BENCH_SAMPLE_TIME ?? 0.002);
 const PYTHON = process.env.BENCH_PYTHON ?? 'python3';
 const MIN_SPEEDUP = 1.05;
+/** BENCH_DUMP=DIR keeps every PR's full outcome there for analysis. */
+const DUMP = process.env.BENCH_DUMP;
 
 function writeTree(root: string, o: { factor: number; comment: string; benchmarks: number }): string {
   const write = (rel: string, text: string) => {
@@ -59,6 +62,7 @@ async function prs(tmp: string, label: string, factor: number, count: number, be
       minSpeedup: MIN_SPEEDUP, sampleTime: SAMPLE_TIME, warmupTime: 0.005,
     });
     out.push({ label, outcome });
+    if (DUMP) writeFileSync(path.join(DUMP, `${label}-${i}.json`), JSON.stringify(outcome));
     rmSync(base, { recursive: true, force: true });
     rmSync(head, { recursive: true, force: true });
     console.error(`  ${label} PR ${i + 1}/${count}: ${outcome.decision} (${outcome.reason}) in ${outcome.wallSeconds} s`);
