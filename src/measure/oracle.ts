@@ -217,8 +217,10 @@ export async function runOracle(input: OracleInput): Promise<OracleOutcome> {
     })), { minSpeedup: input.minSpeedup, alpha });
     d.benchmarks.forEach((x, i) => { benchmarks[i].p_adjusted = x.pAdjusted; benchmarks[i].passed = x.passed; });
     const selNote = selection.method === 'traced' ? `${selection.selected.length} of ${selection.discovered} benchmarks traced to the change` : `all ${selection.selected.length} benchmarks (${selection.reason})`;
+    // No benchmark at all: the runner's own errors (a failed build, discovery) say why.
+    const runErrors = benchmarks.length ? '' : calibrated.errors.slice(0, 2).map((e) => `; ${e.side ?? 'run'}: ${e.error}`).join('');
     return {
-      decision: d.decision, reason: `${d.reason}; ${selNote}`, selection, k: d.k, benchmarks,
+      decision: d.decision, reason: `${d.reason}${runErrors}; ${selNote}`, selection, k: d.k, benchmarks,
       maxSpeedup: d.maxSpeedup, maxSpeedupLowerBound: d.maxSpeedupLowerBound, wallSeconds: wall(),
       budget: { seconds: budget, min_samples: minSamples, alpha }, python: calibrated.python ?? chosen.python,
     };
