@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hostRun, oracleRunnerHostPath, runOracle, runnerCpu, type OracleInput } from '../src/measure/oracle.js';
 import { writeOracleTree } from './helpers/oracle-trees.js';
+import { baseLineRanges } from '../src/domain/changed-lines.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'perfmine-oracle-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -66,7 +67,16 @@ describe('runOracle on real trees', () => {
 
   it('measures all benchmarks, saying why, when tracing cannot tell', async () => {
     const base = writeOracleTree(path.join(tmp, 'all-base'), { hotWork: 2000, hotBenchmarks: 1, coldBenchmarks: 1 });
-    const o = await runOracle(quick(base, base, ['pkg/_native.h'], { rounds: 2, samplesPerRound: 7 }));
+    const host = hostRun();
+    const stdins: Array<string | undefined> = [];
+    const run: OracleInput['run'] = (argv, opts) => {
+      if (argv.includes('trace')) stdins.push(opts.stdin);
+      return host(argv, opts);
+    };
+    const changedLines = baseLineRanges(['--- a/pkg/hot.py', '+++ b/pkg/hot.py', '@@ -3,1 +3,1 @@', '-    for i in range(2000):', '+    for i in range(1000):', ''].join('\n'));
+    const o = await runOracle(quick(base, base, ['pkg/_native.h', 'pkg/hot.py'], { rounds: 2, samplesPerRound: 7, run, changedLines }));
+    // the trace got each changed path with its base lines (null: the whole file)
+    expect(stdins.map((x) => JSON.parse(x!))).toEqual([{ 'pkg/_native.h': null, 'pkg/hot.py': [[3, 3]] }]);
     expect(o.selection.method).toBe('all');
     expect(o.selection.reason).toBe('changes that tracing cannot see (pkg/_native.h)');
     expect(o.selection.selected.sort()).toEqual(['bench_pkg.time_cold_0', 'bench_pkg.time_hot_0']);

@@ -5,6 +5,7 @@
  * (Holm over the measured benchmarks). Every command goes through `run`, so
  * the same code measures on this host or inside a PR's container.
  */
+import type { LineRanges } from '../domain/changed-lines.js';
 import { decidePr, fasterPValue, minSamplesPerSide, planSamples } from '../domain/pr-gate.js';
 import { DEFAULT_GATE_MARGIN, DEFAULT_P_THRESHOLD, fastestHalf, median } from '../domain/stats.js';
 import { benchmarkId, exactBenchmarkRegex, measureTrees, type BenchmarkReport } from './measure.js';
@@ -32,6 +33,12 @@ export interface OracleInput {
   config?: string;
   /** Tree-relative paths the kept patch changes. */
   changedFiles: string[];
+  /**
+   * Optional: the base-tree lines the patch changes per path (baseLineRanges
+   * of the kept patch). A Python file whose changes all lie inside functions
+   * then selects only the benchmarks that run those functions.
+   */
+  changedLines?: Record<string, LineRanges | null>;
   /** The CPU benchmark processes are pinned to (the runner's --cpu; of a cpuset such as 2-3, the last). */
   cpus?: string;
   minSpeedup: number;
@@ -126,7 +133,8 @@ async function select(input: OracleInput): Promise<{ selection: OracleOutcome['s
   let t: TraceOutput;
   try {
     const timeoutMs = input.callTimeoutMs ?? NO_LIMIT_MS;
-    t = parseRunnerJson<TraceOutput>(await input.run(argv, { timeoutMs, signal: input.signal, stdin: JSON.stringify(input.changedFiles) }), { signal: input.signal, timeoutMs });
+    const changed = Object.fromEntries(input.changedFiles.map((f) => [f, input.changedLines?.[f] ?? null]));
+    t = parseRunnerJson<TraceOutput>(await input.run(argv, { timeoutMs, signal: input.signal, stdin: JSON.stringify(changed) }), { signal: input.signal, timeoutMs });
   } catch (err) {
     if (input.signal?.aborted) throw err;
     return all(`tracing failed: ${(err as Error).message}`);

@@ -635,6 +635,25 @@ class TraceAndPlanTest(unittest.TestCase):
         self.assertEqual(out["untraceable"], ["pkg/include.h"])
         self.assertEqual(out["discovered"], 1)
 
+    def test_changed_lines_inside_functions_narrow_the_selection(self):
+        def trace(changed):
+            proc = subprocess.run([sys.executable, RUNNER, "trace", "--tree", self.tree, "--changed-stdin",
+                                   "--bench", "time_(hot|raises|it)$"], input=json.dumps(changed), cwd=self.tmp,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+            return json.loads(proc.stdout)
+        # line 2 is the body of work(): helper() alone (setup of TimeHotSetup(2)) does not run it
+        out = trace({"pkg/hot.py": [[2, 2]]})
+        self.assertEqual(out["narrowed"], ["pkg/hot.py"])
+        self.assertEqual(sorted(out["selected"]), ["bench_pkg.time_hot", "bench_pkg.time_raises"])
+        # line 5 is helper()'s body: everything that calls it
+        self.assertEqual(sorted(trace({"pkg/hot.py": [[5, 5]]})["selected"]),
+                         ["bench_pkg.TimeHotSetup.time_it(2)", "bench_pkg.time_hot", "bench_pkg.time_raises"])
+        # line 3 is between the functions (module level): the whole file counts
+        out = trace({"pkg/hot.py": [[3, 3]]})
+        self.assertEqual(out["narrowed"], [])
+        self.assertEqual(len(out["selected"]), 3)
+        self.assertEqual(trace({"pkg/hot.py": [[1]]})["errors"][0]["error"][:21], "bad --changed-stdin: ")
+
     def test_calibrate_only_then_plan(self):
         cal, _ = run_runner(["measure", "--base", self.tree, "--head", self.tree, "--calibrate-only",
                              "--bench", "time_(hot|cold)$"] + FAST, cwd=self.tmp)

@@ -1406,12 +1406,50 @@ COMPILED_SUFFIXES = (".pyx", ".pxd", ".c", ".cc", ".cpp", ".cxx")
 UNTRACEABLE_SUFFIXES = (".pxi", ".h", ".hh", ".hpp", ".hxx", ".f", ".f90", ".rs", ".cu", ".pyi", ".so")
 
 
+def function_spans(path):
+    """(first, last) line of every function and method in a Python file
+    (decorators included); None when the file cannot be parsed here."""
+    import ast
+    try:
+        with open(path, "rb") as fh:
+            tree = ast.parse(fh.read())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    spans = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            end = getattr(node, "end_lineno", None)
+            if end is None:
+                return None  # Python < 3.8: no end lines
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            spans.append((first, end))
+    return spans
+
+
+def narrow_to_functions(path, ranges):
+    """The changed line ranges of a Python file when every one of them lies
+    inside some function (then only code objects overlapping them count);
+    None (the whole file counts) when a change is at module or class level,
+    where it can affect any code of the file."""
+    if not ranges:
+        return None
+    spans = function_spans(path)
+    if not spans:
+        return None
+    for lo, hi in ranges:
+        if not any(f <= lo and hi <= e for f, e in spans):
+            return None
+    return [[int(lo), int(hi)] for lo, hi in ranges]
+
+
 def changed_targets(layout, changed):
-    """Splits the changed paths: {"files": {abs path: rel}, "modules": {name: rel}},
-    untraceable code, and the rest (not code: docs, data, config)."""
+    """Splits the changed paths: {"files": {abs path: rel}, "ranges": {rel: [[lo, hi], ...]},
+    "modules": {name: rel}}, untraceable code, and the rest (not code: docs,
+    data, config). `changed` maps each tree-relative path to its changed line
+    ranges in this tree (or None: the whole file)."""
     tree = layout["tree"]
-    files, modules, untraceable, ignored = {}, {}, [], []
-    for rel in changed:
+    files, ranges, modules, untraceable, ignored = {}, {}, {}, [], []
+    for rel, lines in changed.items():
         rel_n = rel.replace("\\", "/").lstrip("/")
         path = os.path.normpath(os.path.join(tree, rel_n))
         if not _inside(path, tree):
@@ -1420,6 +1458,9 @@ def changed_targets(layout, changed):
         low = rel_n.lower()
         if low.endswith(PY_SUFFIXES):
             files[os.path.realpath(path)] = rel_n
+            narrowed = narrow_to_functions(path, lines) if lines else None
+            if narrowed:
+                ranges[rel_n] = narrowed
         elif low.endswith(COMPILED_SUFFIXES):
             name = None
             for root in layout["package_paths"]:
@@ -1435,7 +1476,7 @@ def changed_targets(layout, changed):
             untraceable.append(rel_n)
         else:
             ignored.append(rel_n)
-    return {"files": files, "modules": modules}, untraceable, ignored
+    return {"files": files, "ranges": ranges, "modules": modules}, untraceable, ignored
 
 
 def trace_one_in_process(opts, changed):
@@ -1449,9 +1490,21 @@ def trace_one_in_process(opts, changed):
         result["error"] = describe_exc(exc)
         return result
     files = changed.get("files") or {}
+    ranges = changed.get("ranges") or {}
     modules = changed.get("modules") or {}
     by_filename = {}  # co_filename -> rel or None
+    overlaps = {}  # code object -> whether its lines meet a changed range
     hits = {}  # rel -> set of function names
+
+    def meets_change(code, rel):
+        known = overlaps.get(code)
+        if known is None:
+            import dis
+            lines = [line for _, line in dis.findlinestarts(code) if line]
+            first, last = code.co_firstlineno, max(lines + [code.co_firstlineno])
+            known = any(lo <= last and first <= hi for lo, hi in ranges[rel])
+            overlaps[code] = known
+        return known
 
     def file_of(code):
         fn = code.co_filename
@@ -1467,7 +1520,7 @@ def trace_one_in_process(opts, changed):
     def tracer(frame, event, arg):
         if event == "call":
             rel = file_of(frame.f_code)
-            if rel is not None:
+            if rel is not None and (rel not in ranges or meets_change(frame.f_code, rel)):
                 hits.setdefault(rel, set()).add(frame.f_code.co_name)
         return None
 
@@ -1531,11 +1584,19 @@ def cmd_trace(opts):
         print(json.dumps(out, indent=1))
         return 0
 
+    lines = {}
     if opts.changed_stdin:
         try:
             extra = json.loads(sys.stdin.read() or "[]")
+            if isinstance(extra, dict):
+                for rel, rs in extra.items():
+                    if rs is not None and not (isinstance(rs, list) and all(
+                            isinstance(r, list) and len(r) == 2 and all(isinstance(x, int) for x in r) for r in rs)):
+                        raise ValueError("line ranges of %s are not [[first, last], ...]" % rel)
+                    lines[rel] = rs
+                extra = list(extra)
             if not isinstance(extra, list) or not all(isinstance(x, str) for x in extra):
-                raise ValueError("expected a JSON list of paths")
+                raise ValueError("expected a JSON list of paths, or an object of paths to line ranges")
         except ValueError as exc:
             out["errors"].append({"error": "bad --changed-stdin: %s" % describe_exc(exc)})
             return done()
@@ -1554,7 +1615,8 @@ def cmd_trace(opts):
         if failure:
             out["errors"].append({"error": failure})
             return done()
-    targets, out["untraceable"], out["ignored"] = changed_targets(layout, changed)
+    targets, out["untraceable"], out["ignored"] = changed_targets(layout, {rel: lines.get(rel) for rel in changed})
+    out["narrowed"] = sorted(targets["ranges"])
     layout, benches, module_errors, fatal = discover_tree(opts.tree, opts.config, opts.timeout)
     if fatal:
         out["errors"].append({"error": fatal})
@@ -1859,7 +1921,9 @@ def build_parser():
     t.add_argument("--config", default=None)
     t.add_argument("--bench", default=None)
     t.add_argument("--changed", nargs="*", default=[], help="tree-relative paths of the changed files")
-    t.add_argument("--changed-stdin", action="store_true", help="read the changed paths as a JSON list on stdin")
+    t.add_argument("--changed-stdin", action="store_true",
+                   help="read the changed paths on stdin: a JSON list, or an object of path -> "
+                        "[[first, last], ...] changed lines in this tree (null: the whole file)")
     t.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="per benchmark (setup + one call)")
     t.add_argument("--build", choices=("auto", "never", "always"), default="auto")
     t.add_argument("--build-timeout", type=float, default=DEFAULT_BUILD_TIMEOUT)
