@@ -10,6 +10,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   resolve: () => import('./resolve.js').then((m) => m.run()),
   build: () => import('./build.js').then((m) => m.run()),
   'measure-fidelity': () => import('./measure-fidelity.js').then((m) => m.run()),
+  verify: () => import('./verify.js').then((m) => m.run()),
 };
 
 const name = process.argv[2];
