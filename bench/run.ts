@@ -11,6 +11,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   build: () => import('./build.js').then((m) => m.run()),
   status: () => import('./status.js').then((m) => m.run()),
   'measure-fidelity': () => import('./measure-fidelity.js').then((m) => m.run()),
+  verify: () => import('./verify.js').then((m) => m.run()),
 };
 
 const name = process.argv[2];

@@ -175,6 +175,17 @@ program.command('status')
     }
   }));
 
+program.command('report')
+  .description('write the funnel report: one self-contained HTML file (charts inline, no network) from the database')
+  .option('--out <file>', 'where to write it', 'report.html')
+  .option('--since <date>', 'only PRs that entered the database, and work done, on or after this date (YYYY-MM-DD, UTC)')
+  .action((opts: { out: string; since?: string }) => withDatabase(async (db) => {
+    const { parseSince, writeReport } = await import('./commands/report.js');
+    const since = opts.since ? parseSince(opts.since) : undefined;
+    const r = await writeReport(db.db, opts.out, { since });
+    console.log(`wrote ${r.path} (${Math.round(r.bytes / 1024)} KiB): ${r.scraped} PRs scraped, ${r.published} published`);
+  }));
+
 /** Names of the built-in stages (for checking a stage named on the command line). */
 function builtinStageNames(config: Config, log: Logger): string[] {
   return builtinStages(buildStageDeps(config, log)).map((s) => s.name);

@@ -118,6 +118,8 @@ const schema = z.object({
   PERFMINE_DOCKER_BUILD_MEMORY_MB: int(0).default(8192),
   PERFMINE_DOCKER_BUILD_CPUS: z.string().regex(/^\d+([-,]\d+)*$/, 'a cpuset such as 0 or 0-2').optional(),
   PERFMINE_DOCKER_PIDS_LIMIT: int(0).default(4096),
+  // Stage 7's measurement (src/measure/oracle.ts): seconds per benchmark and side, both stages together
+  PERFMINE_BENCH_BUDGET_S: int(1).default(60),
   // Stage 8 (publish)
   PERFMINE_MIN_SPEEDUP: z.coerce.number().min(1).default(1.05),
   PERFMINE_PUBLISH_MACHINES: csv.default([]),

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -104,6 +104,8 @@ describe('perfmine demo with DATABASE_URL', () => {
     expect(existsSync(path.join(dataDir, 'envs', 'builds')) ? readdirSync(path.join(dataDir, 'envs', 'builds')) : []).toEqual([]); // discarded with the database
     expect(summary.funnel.every((f: { failed: number }) => f.failed === 0)).toBe(true);
     expect(existsSync(path.join(dataDir, 'demo', summary.database))).toBe(false); // removed with the database
+    expect(summary.report).toBe(path.join(dataDir, 'demo', `${summary.database}-report.html`)); // the report stays
+    expect(readFileSync(summary.report, 'utf8')).toContain(`perfmine report: ${summary.database}`);
 
     expect(stdout + stderr).not.toContain(password);
     const conn = connect(throwaway.url, 2);

@@ -9,9 +9,9 @@ describe('perfmine_asv_runner.py', () => {
     const run = spawnSync('python3', ['-m', 'unittest', 'discover', '-s', 'test/runner'], {
       cwd: fileURLToPath(new URL('..', import.meta.url)),
       encoding: 'utf8',
-      timeout: 110_000,
+      timeout: 200_000,
     });
     if (run.status !== 0) console.error(run.error ?? '', run.stdout, run.stderr);
     expect(run.status).toBe(0);
-  }, 120_000);
+  }, 210_000);
 });

@@ -33,10 +33,22 @@ export interface GeneratedRepoSummary {
     built: boolean | null;
     build_strategy: string | null;
     build_reason: string | null;
-    /** Stages 1-3 decided what the PR's expectation says. */
+    /** Stage 7: the oracle's PR-level decision and its reason (null: not decided). */
+    benchmark_decision: string | null;
+    benchmark_reason: string | null;
+    max_speedup: number | null;
+    max_speedup_lower_bound: number | null;
+    /** Stage 8: published (every target written), or why not (null: not decided). */
+    published: boolean;
+    publish_reason: string | null;
+    /** The outcome the funnel reached, in the expectation's terms (null: still on its way, or stopped elsewhere). */
+    reached: ExpectedOutcome | null;
+    /** Where it stopped and why, in words (null: published or still on its way). */
+    stopped: string | null;
+    /** Stages 1-3 decided what the PR's expectation says, and the funnel reached its expected outcome. */
     as_expected: boolean;
   }>;
-  /** Every PR of the repository was stored and judged as expected by stages 1-3. */
+  /** Every PR of the repository was judged as expected and reached its expected outcome. */
   as_expected: boolean;
 }
 
@@ -60,21 +72,53 @@ export async function insertGeneratedRepo(db: Db, repo: GeneratedRepo): Promise<
   await sql`INSERT INTO repositories (owner, name, clone_url) VALUES (${repo.owner}, ${repo.name}, ${repo.bare})`.execute(db);
 }
 
+interface StoredPr {
+  number: number; symbolic: boolean | null; perf: boolean | null; can_install: boolean | null;
+  rendered: boolean | null; render_reason: string | null; built: boolean | null; build_strategy: string | null; build_reason: string | null;
+  benchmark_decision: string | null; benchmark_reason: string | null; max_speedup: number | null; max_speedup_lower_bound: number | null;
+  published: boolean; publish_reason: string | null;
+}
+
+/** The outcome a stored PR reached, in the expectation's terms (null: not there yet, or stopped at another gate). */
+export function reachedOutcome(p: StoredPr): ExpectedOutcome | null {
+  if (p.published) return 'published';
+  if (p.symbolic === false || p.perf === false) return 'not perf';
+  switch (p.benchmark_decision) {
+    case 'no change': return 'no change';
+    case 'tests failed': return 'tests fail';
+    // The PR's environment builds at the base commit (stage 6); its patch does not (stage 7).
+    case 'failed': return 'build fails';
+    default: return null;
+  }
+}
+
+/** Where a PR stopped and why (null: published, or still on its way). */
+function stoppedAt(p: StoredPr): string | null {
+  if (p.published) return null;
+  if (p.symbolic === false) return 'stage 2: not a symbolic candidate';
+  if (p.perf === false) return 'stage 3: judged not performance work';
+  if (p.can_install === false) return 'stage 4: cannot be installed';
+  if (p.rendered === false) return `stage 5: ${p.render_reason}`;
+  if (p.built === false) return `stage 6: ${p.build_reason}`;
+  if (p.benchmark_decision && p.benchmark_decision !== 'faster') return `stage 7: ${p.benchmark_decision} (${p.benchmark_reason})`;
+  if (p.publish_reason) return `stage 8: ${p.publish_reason}`;
+  return null;
+}
+
 /**
- * What the funnel made of each generated PR so far, against what it should.
- * `as_expected` covers stages 1-3 (stored, symbolic verdict, judged); stages
- * 4-6 are reported beside it (environment, problem, verified build); as stages 7-8
- * join the demo, each PR's expected outcome (published, or the stage and
- * reason that stops it: `Expectation.outcome` and `why`) is the thing to check.
+ * What the funnel made of each generated PR, against what it should: stages
+ * 1-3 (stored, symbolic verdict, judged), then the outcome it reached
+ * (published, or the stage and reason that stopped it).
  */
 export async function summarizeGeneratedRepo(db: Db, repo: GeneratedRepo): Promise<GeneratedRepoSummary> {
   const [repoRow] = (await sql<{ id: number; clone_url: string | null }>`
     SELECT id, clone_url FROM repositories WHERE owner = ${repo.owner} AND name = ${repo.name}`.execute(db)).rows;
-  const { rows } = await sql<{ number: number; symbolic: boolean | null; perf: boolean | null; can_install: boolean | null;
-    rendered: boolean | null; render_reason: string | null; built: boolean | null; build_strategy: string | null; build_reason: string | null }>`
+  const { rows } = await sql<StoredPr>`
     SELECT number, is_performance_commit_symbolic AS symbolic, is_performance_commit AS perf, can_install,
            CASE WHEN problem_rendered_at IS NULL THEN NULL ELSE rendered_problem IS NOT NULL END AS rendered, render_reason,
            CASE WHEN env_built_at IS NULL THEN NULL ELSE container_name IS NOT NULL END AS built, build_reason,
+           benchmark_decision, benchmark_reason, max_speedup, max_speedup_lower_bound,
+           published_at IS NOT NULL AS published, publish_reason,
            (SELECT c.strategy FROM candidate_containers c WHERE c.pull_request_id = p.id AND c.succeeded ORDER BY c.id DESC LIMIT 1) AS build_strategy
     FROM pull_requests p WHERE repository_id = ${repoRow?.id ?? null}`.execute(db);
   const stored = new Map(rows.map((r) => [r.number, r]));
@@ -87,7 +131,11 @@ export async function summarizeGeneratedRepo(db: Db, repo: GeneratedRepo): Promi
       is_performance_commit_symbolic: symbolic, is_performance_commit: perf,
       can_install: pull?.can_install ?? null, rendered: pull?.rendered ?? null, render_reason: pull?.render_reason ?? null,
       built: pull?.built ?? null, build_strategy: pull?.build_strategy ?? null, build_reason: pull?.build_reason ?? null,
-      as_expected: pull !== undefined && symbolic === expected.symbolic && perf === expected.judgedPerf,
+      benchmark_decision: pull?.benchmark_decision ?? null, benchmark_reason: pull?.benchmark_reason ?? null,
+      max_speedup: pull?.max_speedup ?? null, max_speedup_lower_bound: pull?.max_speedup_lower_bound ?? null,
+      published: pull?.published ?? false, publish_reason: pull?.publish_reason ?? null,
+      reached: pull ? reachedOutcome(pull) : null, stopped: pull ? stoppedAt(pull) : null,
+      as_expected: pull !== undefined && symbolic === expected.symbolic && perf === expected.judgedPerf && reachedOutcome(pull) === expected.outcome,
     };
   });
   return {

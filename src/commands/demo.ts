@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import pg from 'pg';
@@ -19,6 +20,7 @@ import {
   generatedRepoDir, insertGeneratedRepo, prepareGeneratedRepo, summarizeGeneratedRepo, type GeneratedRepoSummary,
 } from './demo-generated.js';
 import { connectBus, daemonSettings } from './daemon-options.js';
+import { writeReport } from './report.js';
 import type { EnvironmentRef, Executor } from '../adapters/executors/executor.js';
 
 export const DEMO_DATA = fileURLToPath(new URL('../../data/xarray-prs.jsonl', import.meta.url));
@@ -50,12 +52,22 @@ export interface DemoSummary {
   rendered: number;
   /** Stage 6: PRs with a verified environment (the others have a build_reason). */
   built: number;
+  /** Stage 7: PRs the oracle decided, and those it found faster (the PR-level gate). */
+  benchmarked: number;
+  faster: number;
+  /** Stage 8: PRs published (every target written). */
+  published: number;
+  /** The local dataset target's directory (kept after the demo), and its Parquet files (one per month of merge dates). */
+  publish_dir: string;
+  parquet: string[];
   categories: Record<string, number>;
   llm_tokens_per_judged_pr: number;
   api_calls: number;
   seconds: number;
   /** The generated repository: each PR against what it should come to. */
   generated: GeneratedRepoSummary;
+  /** `perfmine report` of the demo's database, written when idle (kept after the database is dropped). */
+  report?: string;
 }
 
 /**
@@ -92,6 +104,7 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
     place = await demoDatabase(base);
     const url = place.url;
     generatedDir = generatedRepoDir(base.PERFMINE_DATA_DIR, place.name);
+    const publishDir = path.join(base.PERFMINE_DATA_DIR, 'demo-published', place.name);
     const generated = await prepareGeneratedRepo(github, generatedDir);
     // Its dependencies come from a package index of their own (upload times = the wheels' mtimes).
     index = await IndexStandin.start({ wheelsDir: generated.wheelDir });
@@ -105,6 +118,8 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
       PERFMINE_GITHUB_GRAPHQL_MIN_INTERVAL_MS: '0', PERFMINE_GITHUB_SEARCH_MIN_INTERVAL_MS: '0', PERFMINE_DIFF_MIN_INTERVAL_MS: '0',
       OPENAI_BASE_URL: llm.url, OPENAI_API_KEY: 'demo', PERFMINE_LLM_MODEL: 'standin-small', PERFMINE_SCHEDULE: 'false',
       PERFMINE_PYTHON_INDEX_URL: index.simpleUrl, PERFMINE_RESOLVER_PYTHON: '/usr/bin/python3',
+      // The dataset the demo publishes is its result: kept after the demo, beside (not inside) what is removed.
+      PERFMINE_PUBLISH_DIR: publishDir, PERFMINE_PUBLISH_TARGETS: 'local',
     });
     deps = buildStageDeps(config, log);
     bus = connectBus(url, config, log);
@@ -129,15 +144,20 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
       await Promise.race([idle, interruption, new Promise((r) => setTimeout(r, opts.refreshMs))]);
     }
     const seconds = (performance.now() - t0) / 1000;
-    const summary = await summarize(db, seconds, github.stats.total, place.name, !!opts.keep, await summarizeGeneratedRepo(db, generated));
+    const summary = await summarize(db, seconds, github.stats.total, place.name, !!opts.keep, await summarizeGeneratedRepo(db, generated), publishDir);
+    summary.report = await writeReport(db, path.join(base.PERFMINE_DATA_DIR, 'demo', `${place.name}-report.html`))
+      .then((r) => r.path, (err: Error) => { log.warn({ err: err.message }, 'demo: could not write the report'); return undefined; });
     if (!opts.json) {
       process.stdout.write(`\x1b[2J\x1b[H${formatStatus(await readStatus(db))}\n\n`);
       process.stdout.write(`idle after ${seconds.toFixed(1)} s: ${summary.pull_requests} PRs stored, ${summary.symbolic_candidates} symbolic candidates, ` +
         `${summary.judged_perf} of ${summary.judged} judged performance work; ${summary.llm_tokens_per_judged_pr} LLM tokens per judged PR;\n` +
         `${summary.resolved} environments decided (${summary.installable} installable), ${summary.rendered} problem statements rendered, ` +
-        `${summary.built} verified environments built (${config.PERFMINE_EXECUTOR} executor).\n` +
+        `${summary.built} verified environments built (${config.PERFMINE_EXECUTOR} executor), ${summary.benchmarked} benchmarked ` +
+        `(${summary.faster} faster by the PR-level gate), ${summary.published} published.\n` +
         `categories: ${JSON.stringify(summary.categories)}\n` +
-        `${generated.fullName}: ${formatGenerated(summary.generated)}\n`);
+        `${generated.fullName}: ${formatGenerated(summary.generated)}\n` +
+        (summary.parquet.length ? `published dataset: ${summary.parquet.join(', ')}\n` : `nothing published (the dataset directory would be ${summary.publish_dir})\n`) +
+        (summary.report ? `report: ${summary.report}\n` : ''));
     }
     if (!opts.exitWhenIdle && !interrupted) {
       process.stdout.write(`\nThe daemon keeps running; inspect with:\n  ${place.psql} -c 'SELECT * FROM funnel'\n` +
@@ -231,15 +251,27 @@ async function onServer(url: string, statement: string): Promise<void> {
   }
 }
 
-/** One line: how many PRs stages 1-3 judged as expected, and which did not. */
+/** How many PRs were judged performance work, each performance PR's outcome, and which did not come out as expected. */
 function formatGenerated(g: GeneratedRepoSummary): string {
   const off = g.prs.filter((p) => !p.as_expected);
-  const perf = g.prs.filter((p) => p.is_performance_commit).length;
-  return `${perf} of ${g.prs.length} PRs judged performance work; ` +
-    (off.length ? `not (yet) as expected: ${off.map((p) => `#${p.number}`).join(', ')}` : 'every PR judged as expected');
+  const perf = g.prs.filter((p) => p.is_performance_commit);
+  const lines = perf.map((p) => `  #${p.number} ${p.title}: ${p.published
+    ? `published (max speedup ${p.max_speedup?.toFixed(2)}x, at least ${p.max_speedup_lower_bound?.toFixed(2)}x)`
+    : p.stopped ?? 'still on its way'}${p.as_expected ? '' : ` — expected: ${p.expected}`}`);
+  return `${perf.length} of ${g.prs.length} PRs judged performance work; ` +
+    (off.length ? `not (yet) as expected: ${off.map((p) => `#${p.number}`).join(', ')}` : 'every PR came out as expected') +
+    (lines.length ? `\n${lines.join('\n')}` : '');
 }
 
-async function summarize(db: Connection['db'], seconds: number, apiCalls: number, database: string, kept: boolean, generated: GeneratedRepoSummary): Promise<DemoSummary> {
+/** The month files of the local dataset target (data/<dataset>@YYYY-MM.parquet). */
+async function parquetFiles(publishDir: string): Promise<string[]> {
+  const dir = path.join(publishDir, 'data');
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.filter((n) => n.endsWith('.parquet')).sort().map((n) => path.join(dir, n));
+}
+
+async function summarize(db: Connection['db'], seconds: number, apiCalls: number, database: string, kept: boolean,
+  generated: GeneratedRepoSummary, publishDir: string): Promise<DemoSummary> {
   const status = await readStatus(db);
   const { rows } = await sql<any>`
     SELECT count(*)::int AS prs,
@@ -249,7 +281,10 @@ async function summarize(db: Connection['db'], seconds: number, apiCalls: number
            count(*) FILTER (WHERE env_resolved_at IS NOT NULL)::int AS resolved,
            count(*) FILTER (WHERE can_install)::int AS installable,
            count(*) FILTER (WHERE rendered_problem IS NOT NULL)::int AS rendered,
-           count(*) FILTER (WHERE container_name IS NOT NULL)::int AS built
+           count(*) FILTER (WHERE container_name IS NOT NULL)::int AS built,
+           count(*) FILTER (WHERE benchmark_decision IS NOT NULL)::int AS benchmarked,
+           count(*) FILTER (WHERE benchmark_decision = 'faster')::int AS faster,
+           count(*) FILTER (WHERE published_at IS NOT NULL)::int AS published
     FROM pull_requests`.execute(db);
   const cats = await sql<{ classification: string; n: number }>`
     SELECT classification, count(*)::int AS n FROM pull_requests WHERE is_performance_commit
@@ -271,6 +306,11 @@ async function summarize(db: Connection['db'], seconds: number, apiCalls: number
     installable: rows[0].installable,
     rendered: rows[0].rendered,
     built: rows[0].built,
+    benchmarked: rows[0].benchmarked,
+    faster: rows[0].faster,
+    published: rows[0].published,
+    publish_dir: publishDir,
+    parquet: await parquetFiles(publishDir),
     categories: Object.fromEntries(cats.rows.map((r) => [r.classification, r.n])),
     llm_tokens_per_judged_pr: t.n ? Math.round(t.t / t.n) : 0,
     api_calls: apiCalls,

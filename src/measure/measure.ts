@@ -48,6 +48,12 @@ export interface BenchmarkReport {
   verdict: Verdict;
   /** "Faster by at least" from the gate the verdict came from. */
   faster_lower_bound: number | null;
+  /** Samples per round of this benchmark (its plan's, else the run's). */
+  samples_per_round?: number;
+  /** Wall seconds of its measurement processes per side, both stages. */
+  seconds?: { base: number; head: number };
+  /** How many of each side's samples came from the first stage (the rest are the second stage's fresh rounds). */
+  first_stage_samples?: { base: number; head: number };
 }
 
 export interface Confirmation {
@@ -130,10 +136,14 @@ export async function measureTrees(o: TreeMeasureOptions): Promise<TreesReport> 
   const runnerOptions: RunnerOptions = { ...settings, mode, python: o.python ?? 'python3' };
   const first = await runRunner(runnerOptions);
   if (confirm === false || first.mode !== 'runner') return judge(first, o);
-  const candidates = first.benchmarks.filter((b) => goesToSecondStage(b, first.samples_per_round));
+  const candidates = first.benchmarks.filter((b) => goesToSecondStage(b, b.samples_per_round ?? first.samples_per_round));
   if (candidates.length === 0) return judge(first, o, emptyLike(first));
   o.onProgress?.(`[perfmine] ${candidates.length} benchmark(s) may have changed: measuring them again in ${first.rounds} fresh rounds`);
-  const again = await runRunner({ ...runnerOptions, bench: exactBenchmarkRegex(candidates) });
+  // With a plan, the second stage repeats each benchmark's plan with its first-stage number of calls.
+  const plan = o.plan
+    ? Object.fromEntries(candidates.map((b) => [benchmarkId(b), { ...o.plan![benchmarkId(b)], number: b.number }]))
+    : undefined;
+  const again = await runRunner({ ...runnerOptions, bench: plan ? undefined : exactBenchmarkRegex(candidates), plan });
   return judge(first, o, again);
 }
 
@@ -171,7 +181,7 @@ export function exactBenchmarkRegex(benchmarks: ReadonlyArray<Pick<BenchmarkRepo
   return `^(?:${benchmarks.map((b) => escape(benchmarkId(b))).join('|')})$`;
 }
 
-const benchmarkId = (b: Pick<BenchmarkReport, 'name' | 'params'>) => (b.params.length ? `${b.name}(${b.params.join(', ')})` : b.name);
+export const benchmarkId = (b: Pick<BenchmarkReport, 'name' | 'params'>) => (b.params.length ? `${b.name}(${b.params.join(', ')})` : b.name);
 
 /**
  * Statistics over the runner's raw samples (pure; also used for asv-mode
@@ -187,8 +197,9 @@ export function judge(
 ): TreesReport {
   const again = new Map((confirmation?.benchmarks ?? []).map((b) => [benchmarkId(b), b]));
   const benchmarks = out.benchmarks.map((b) => {
-    const staged = confirmation !== undefined && goesToSecondStage(b, out.samples_per_round);
-    return judgeOne(b, out.samples_per_round, o, staged ? again.get(benchmarkId(b)) ?? null : undefined);
+    const spr = b.samples_per_round ?? out.samples_per_round;
+    const staged = confirmation !== undefined && goesToSecondStage(b, spr);
+    return judgeOne(b, spr, o, staged ? again.get(benchmarkId(b)) ?? null : undefined);
   });
   return {
     mode: out.mode, python: out.python, rounds: out.rounds, samples_per_round: out.samples_per_round,
@@ -254,8 +265,16 @@ function judgeOne(
     base_samples: base, head_samples: head,
     error: error ? `${b.base.error ? 'base' : 'head'}: ${error}` : confirmError,
     comparison, gate: first, confirmation, verdict, faster_lower_bound: bound,
+    samples_per_round: samplesPerRound,
+    first_stage_samples: { base: b.base.samples.length, head: b.head.samples.length },
+    seconds: {
+      base: round3((b.base.seconds ?? 0) + (again?.base.seconds ?? 0)),
+      head: round3((b.head.seconds ?? 0) + (again?.head.seconds ?? 0)),
+    },
   };
 }
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 const fmtTime = (s: number | undefined) => {
   if (s === undefined || !Number.isFinite(s)) return '-';

@@ -270,7 +270,8 @@ class RunnerTest(unittest.TestCase):
         for b in out["benchmarks"]:
             self.assertEqual(set(b), {"name", "params", "param_names", "number", "base", "head"})
             for side in ("base", "head"):
-                self.assertEqual(set(b[side]), {"samples", "error", "number"})
+                # seconds: wall time of that side's processes (calibration included)
+                self.assertEqual(set(b[side]), {"samples", "error", "number", "seconds"})
 
     def test_param_expansion(self):
         suite = sorted(b["params"] for b in self.out["benchmarks"] if b["name"] == "bench_core.TimeSuite.time_sum")
@@ -563,6 +564,120 @@ class LaunchMethodTest(unittest.TestCase):
             self.assertEqual(len(set(self.pids[method])), 5, method)
 
 
+TRACE_PKG = {
+    "pkg/__init__.py": "from . import hot, cold\n",
+    "pkg/hot.py": "def work():\n    return helper()\n\ndef helper():\n    return sum(range(100))\n",
+    "pkg/cold.py": "import pkg.hot\n\ndef work():\n    return sum(range(50))\n",
+    "benchmarks/__init__.py": "",
+    "benchmarks/bench_pkg.py": """
+        import time
+        import pkg
+
+        def time_hot():
+            pkg.hot.work()
+
+        def time_cold():
+            pkg.cold.work()
+
+        class TimeHotSetup:
+            params = [1, 2]
+            def setup(self, n):
+                self.v = pkg.hot.helper() if n == 2 else 0
+            def time_it(self, n):
+                pass
+
+        def time_raises():
+            pkg.hot.work()
+            raise ValueError("boom")
+
+        def time_hangs():
+            time.sleep(30)
+        time_hangs.timeout = 1
+    """,
+}
+
+
+class TraceAndPlanTest(unittest.TestCase):
+    """`trace` selects the benchmarks that run changed code; `--calibrate-only` and `--plan`."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="perfmine-runner-trace-")
+        cls.tree = os.path.join(cls.tmp, "tree")
+        write(os.path.join(cls.tree, "asv.conf.json"), '{"version": 1}')
+        for rel, text in TRACE_PKG.items():
+            write(os.path.join(cls.tree, rel), text)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_selects_what_runs_changed_code_in_setup_or_call_not_on_import(self):
+        out, _ = run_runner(["trace", "--tree", self.tree, "--changed", "pkg/hot.py", "README.md"], cwd=self.tmp)
+        self.assertEqual(sorted(out["selected"]),
+                         ["bench_pkg.TimeHotSetup.time_it(2)", "bench_pkg.time_hot", "bench_pkg.time_raises"])
+        self.assertEqual(out["discovered"], 6)
+        self.assertEqual(out["ignored"], ["README.md"])
+        by = {b["id"]: b for b in out["benchmarks"]}
+        self.assertEqual(by["bench_pkg.time_hot"]["hit_functions"], ["pkg/hot.py:helper", "pkg/hot.py:work"])
+        self.assertEqual(by["bench_pkg.time_cold"]["hit_files"], [])  # cold imports hot: not a hit
+        self.assertEqual(by["bench_pkg.time_raises"]["error"], "ValueError: boom")
+        self.assertEqual(by["bench_pkg.time_hangs"]["error"], "timeout after 1s")
+        self.assertEqual(by["bench_pkg.time_hangs"]["hit_files"], [])
+
+    def test_changed_paths_on_stdin_and_untraceable_sources(self):
+        proc = subprocess.run([sys.executable, RUNNER, "trace", "--tree", self.tree, "--changed-stdin",
+                               "--launch-method", "spawn", "--bench", "time_cold$"],
+                              input=json.dumps(["pkg/cold.py", "pkg/include.h"]), cwd=self.tmp,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        out = json.loads(proc.stdout)
+        self.assertEqual(out["selected"], ["bench_pkg.time_cold"])
+        self.assertEqual(out["untraceable"], ["pkg/include.h"])
+        self.assertEqual(out["discovered"], 1)
+
+    def test_changed_lines_inside_functions_narrow_the_selection(self):
+        def trace(changed):
+            proc = subprocess.run([sys.executable, RUNNER, "trace", "--tree", self.tree, "--changed-stdin",
+                                   "--bench", "time_(hot|raises|it)$"], input=json.dumps(changed), cwd=self.tmp,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+            return json.loads(proc.stdout)
+        # line 2 is the body of work(): helper() alone (setup of TimeHotSetup(2)) does not run it
+        out = trace({"pkg/hot.py": [[2, 2]]})
+        self.assertEqual(out["narrowed"], ["pkg/hot.py"])
+        self.assertEqual(sorted(out["selected"]), ["bench_pkg.time_hot", "bench_pkg.time_raises"])
+        # line 5 is helper()'s body: everything that calls it
+        self.assertEqual(sorted(trace({"pkg/hot.py": [[5, 5]]})["selected"]),
+                         ["bench_pkg.TimeHotSetup.time_it(2)", "bench_pkg.time_hot", "bench_pkg.time_raises"])
+        # line 3 is between the functions (module level): the whole file counts
+        out = trace({"pkg/hot.py": [[3, 3]]})
+        self.assertEqual(out["narrowed"], [])
+        self.assertEqual(len(out["selected"]), 3)
+        self.assertEqual(trace({"pkg/hot.py": [[1]]})["errors"][0]["error"][:21], "bad --changed-stdin: ")
+
+    def test_calibrate_only_then_plan(self):
+        cal, _ = run_runner(["measure", "--base", self.tree, "--head", self.tree, "--calibrate-only",
+                             "--bench", "time_(hot|cold)$"] + FAST, cwd=self.tmp)
+        by = {b["name"]: b for b in cal["benchmarks"]}
+        self.assertEqual(sorted(by), ["bench_pkg.time_cold", "bench_pkg.time_hot"])
+        for b in by.values():
+            self.assertEqual(b["base"]["samples"], [])
+            c = b["calibration"]
+            self.assertEqual((c["side"], c["number"]), ("base", b["number"]))
+            self.assertGreater(c["sample_seconds"], 0)
+            self.assertGreater(c["process_seconds"], 0)
+        plan = {"bench_pkg.time_hot": {"number": 7, "rounds": 3, "samples_per_round": 2}}
+        proc = subprocess.run([sys.executable, RUNNER, "measure", "--base", self.tree, "--head", self.tree,
+                               "--plan", "-"] + FAST, input=json.dumps(plan), cwd=self.tmp,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        out = json.loads(proc.stdout)
+        self.assertEqual([b["name"] for b in out["benchmarks"]], ["bench_pkg.time_hot"])
+        b = out["benchmarks"][0]
+        self.assertEqual((b["number"], b["rounds"], b["samples_per_round"]), (7, 3, 2))
+        for side in ("base", "head"):
+            self.assertEqual(len(b[side]["samples"]), 6)
+            self.assertGreater(b[side]["seconds"], 0)
+
+
 EXT_SETUP = """
 from setuptools import Extension, setup
 setup(name="fastdemo", packages=["fastdemo"],
@@ -636,6 +751,14 @@ class BuildInPlaceTest(unittest.TestCase):
         # base built 1, head built 2: each side imported its own tree's build
         self.assertEqual(by[("bench_ext.TimeWhich.time_it", ("1",))]["head"]["error"], "benchmark not present in head tree")
         self.assertIsNone(by[("bench_ext.TimeWhich.time_it", ("2",))]["head"]["error"])
+
+    def test_trace_sees_calls_into_the_changed_extension(self):
+        out, _ = run_runner(["trace", "--tree", self.trees["base"], "--changed", "fastdemo/_speed.c"], cwd=self.tmp)
+        self.assertEqual(out["selected"], ["bench_ext.time_answer"])
+        self.assertEqual(out["untraceable"], [])
+        by = {b["id"]: b for b in out["benchmarks"]}
+        self.assertEqual(by["bench_ext.time_answer"]["hit_functions"], ["fastdemo/_speed.c:answer"])
+        self.assertEqual(by["bench_ext.TimeWhich.time_it(1)"]["hit_files"], [])
 
     def test_a_failed_build_is_recorded_for_that_side(self):
         broken = os.path.join(self.tmp, "broken")

@@ -8,7 +8,10 @@ standard library only and keeps to Python 3.8 syntax.
         [--rounds 4] [--samples-per-round 10] [--sample-time 0.01] [--warmup-time 0.05]
         [--timeout 60] [--mode auto|runner|asv] [--launch-method auto|forkserver|spawn]
         [--build auto|never|always] [--trace FILE] [--cpu auto|none|N]
+        [--calibrate-only] [--plan FILE|-]
     perfmine_asv_runner.py discover --tree DIR [--config REL] [--bench REGEX]
+    perfmine_asv_runner.py trace --tree DIR --changed REL... [--config REL] [--bench REGEX]
+        [--timeout 60] [--build auto|never|always]
 
 One JSON object goes to stdout; progress goes to stderr.
 
@@ -526,6 +529,10 @@ class TimedRun(object):
             start = wall()
             timing = timer.timeit(number)
             actual = max(wall() - start, timing)
+            # What one sample of `number` calls costs, and the loop so far
+            # (the oracle's time budget plans with these).
+            self.sample_seconds = actual
+            self.calibration_seconds = wall() - start_time
             if actual >= sample_time:
                 if wall() > start_time + warmup_time:
                     return number
@@ -578,7 +585,17 @@ def run_one_in_process(opts):
         number = opts.number
         if number <= 0:
             fixed = int(bench.attr("number", 0) or 0)
-            number = fixed if fixed > 0 else run.calibrate(sample_time, warmup_time)
+            if fixed > 0:
+                number = fixed
+                began = timeit.default_timer()
+                run._redo_next = False
+                run.timer().timeit(number)
+                run.sample_seconds = run.calibration_seconds = timeit.default_timer() - began
+            else:
+                number = run.calibrate(sample_time, warmup_time)
+            result["sample_seconds"] = getattr(run, "sample_seconds", None)
+            result["calibration_seconds"] = getattr(run, "calibration_seconds", None)
+            result["warmup_time"] = warmup_time
         else:
             result["samples"] = run.measure(number, opts.samples, warmup_time)
         result["number"] = number
@@ -629,6 +646,8 @@ def child_main(opts):
     try:
         if opts.command == "_discover":
             out = discover_in_process(opts.benchmark_dir)
+        elif opts.command == "_trace-one":
+            out = trace_one_in_process(opts, json.loads(opts.changed_json))
         else:
             out = run_one_in_process(opts)
     except (Exception, SystemExit) as exc:
@@ -875,7 +894,10 @@ def serve_forked_one(req, server_fds=()):
                 layout = req["layout"]
                 os.chdir(layout["tree"])
                 install_import_paths(layout["bench_abs"], layout["paths"])
-                data = json.dumps(run_one_in_process(opts)).encode("utf-8")
+                if req.get("kind") == "trace":
+                    data = json.dumps(trace_one_in_process(opts, req.get("changed") or {})).encode("utf-8")
+                else:
+                    data = json.dumps(run_one_in_process(opts)).encode("utf-8")
                 while data:
                     data = data[os.write(w, data):]
             except BaseException:  # never return into the server's loop
@@ -1127,6 +1149,7 @@ class Side(object):
         self.error = error
         self.samples = []
         self.number = None
+        self.seconds = 0.0
 
 
 def _missing_error(side, entry_module_rel, fatal, module_errors):
@@ -1177,7 +1200,8 @@ def run_measurement(opts, side_name, tree_layout, side, number, trace, phase, ro
     bench = side.bench
     fields = {
         "module": bench["module"], "attr": bench["attr"], "name": bench["name"],
-        "param_index": side.param_index, "number": number, "samples": opts.samples_per_round,
+        "param_index": side.param_index, "number": number,
+        "samples": entry.get("samples_per_round") or opts.samples_per_round,
         "default_sample_time": DEFAULT_SAMPLE_TIME if opts.sample_time is None else opts.sample_time,
         "default_warmup_time": DEFAULT_WARMUP_TIME if opts.warmup_time is None else opts.warmup_time,
         # An explicit command-line value overrides the benchmark's own
@@ -1198,6 +1222,7 @@ def run_measurement(opts, side_name, tree_layout, side, number, trace, phase, ro
                 argv += ["--" + key.replace("_", "-"), repr(fields[key]) if isinstance(fields[key], float) else str(fields[key])]
         out, error = run_child(argv, tree_layout["tree"], timeout)
     record["seconds"] = round(time.time() - started, 4)
+    side.seconds += record["seconds"]
     if error is None:
         error = out.get("error")
     if error is not None:
@@ -1209,6 +1234,12 @@ def run_measurement(opts, side_name, tree_layout, side, number, trace, phase, ro
     if phase == "measure":
         side.samples.extend(out["samples"])
         side.number = out["number"]
+    elif phase == "calibrate" and out.get("sample_seconds") is not None:
+        entry["calibration"] = {"side": side_name, "number": out["number"],
+                                "sample_seconds": out["sample_seconds"],
+                                "calibration_seconds": out.get("calibration_seconds"),
+                                "warmup_time": out.get("warmup_time"),
+                                "process_seconds": record["seconds"]}
     return out["number"]
 
 
@@ -1217,6 +1248,8 @@ def _calibrate_and_measure(opts, entries, found, trace, server):
     # `number` is then used for both trees so they are timed identically.
     # Head calibrates only when base cannot (failed there, or absent).
     for entry in entries:
+        if entry.get("number"):
+            continue  # planned: the number is given
         entry["number"] = None
         for side in ("base", "head"):
             s = entry["sides"][side]
@@ -1231,15 +1264,20 @@ def _calibrate_and_measure(opts, entries, found, trace, server):
 
     # Rounds: A,B on even rounds and B,A on odd ones; within a round every
     # combination runs on both sides back to back, so drift hits both alike.
-    for r in range(opts.rounds):
+    if getattr(opts, "calibrate_only", False):
+        return
+    rounds = max([entry.get("rounds") or opts.rounds for entry in entries] or [opts.rounds])
+    for r in range(rounds):
         order = ("base", "head") if r % 2 == 0 else ("head", "base")
         for entry in entries:
+            if r >= (entry.get("rounds") or opts.rounds):
+                continue
             for side in order:
                 s = entry["sides"][side]
                 if s.error is None:
                     run_measurement(opts, side, found[side]["layout"], s, entry["number"],
                                     trace, "measure", r, entry, server)
-        log("round %d/%d done" % (r + 1, opts.rounds))
+        log("round %d/%d done" % (r + 1, rounds))
 
 
 def cmd_measure(opts):
@@ -1276,6 +1314,18 @@ def cmd_measure(opts):
             errors.append({"side": side, "module": e["module"] or "__init__", "error": e["error"]})
         log("%s: %d benchmarks discovered in %s" % (side, len(benches), trees[side]))
     entries = build_entries(found, regex)
+    if opts.plan:
+        try:
+            plan = read_plan(opts.plan)
+        except (OSError, ValueError) as exc:
+            sys.stderr.write("bad --plan: %s\n" % describe_exc(exc))
+            return 2
+        entries = [e for e in entries if bench_id(e["name"], e["params"]) in plan]
+        for e in entries:
+            p = plan[bench_id(e["name"], e["params"])]
+            e["number"] = int(p["number"]) if p.get("number") else None
+            e["rounds"] = int(p["rounds"]) if p.get("rounds") else None
+            e["samples_per_round"] = int(p["samples_per_round"]) if p.get("samples_per_round") else None
     trace = []
 
     method = opts.launch_method if opts.launch_method != "auto" else default_launch_method()
@@ -1297,11 +1347,11 @@ def cmd_measure(opts):
         "benchmark_dir": ref["benchmark_dir"] if ref else None,
         "rounds": opts.rounds, "samples_per_round": opts.samples_per_round, "order": "ABBA",
         "launch_method": method, "builds": builds,
-        "benchmarks": [{
+        "benchmarks": [dict({
             "name": e["name"], "params": e["params"], "param_names": e["param_names"],
             "number": e["number"],
             "base": _side_out(e["sides"]["base"]), "head": _side_out(e["sides"]["head"]),
-        } for e in entries],
+        }, **_entry_extras(e, opts)) for e in entries],
         "errors": errors,
     }
     print(json.dumps(out, indent=1))
@@ -1309,7 +1359,305 @@ def cmd_measure(opts):
 
 
 def _side_out(side):
-    return {"samples": side.samples, "error": side.error, "number": side.number}
+    return {"samples": side.samples, "error": side.error, "number": side.number,
+            "seconds": round(side.seconds, 4)}
+
+
+def _entry_extras(entry, opts):
+    """A planned entry's own rounds and samples per round; calibration facts."""
+    out = {}
+    if entry.get("rounds") or entry.get("samples_per_round"):
+        out["rounds"] = entry.get("rounds") or opts.rounds
+        out["samples_per_round"] = entry.get("samples_per_round") or opts.samples_per_round
+    if getattr(opts, "calibrate_only", False) and entry.get("calibration"):
+        out["calibration"] = entry["calibration"]
+    return out
+
+
+def read_plan(spec):
+    """--plan: a JSON file ('-': stdin) mapping asv's benchmark id (`name` or
+    `name(p1, p2)`) to {"number", "rounds", "samples_per_round"} (each optional).
+    Only the benchmarks it names are measured."""
+    if spec == "-":
+        data = json.loads(sys.stdin.read())
+    else:
+        with open(spec, encoding="utf-8") as fh:
+            data = json.load(fh)
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ValueError("a plan is a JSON object of objects")
+    return data
+
+
+# ---------------------------------------------------------------------------
+# trace: which benchmarks execute code in the changed files
+# ---------------------------------------------------------------------------
+#
+# Each benchmark combination runs once (setup_cache, setup, one call,
+# teardown) in a fresh process under a tracer; importing the suite happens
+# before the tracer starts, so a module that is merely imported does not
+# count. Python files are matched by the code objects that start running in
+# them (a 'call' event; no line events, so the cost is small). A compiled
+# module (.pyx/.c/.cpp source) is matched by the C functions called from
+# Python whose __module__ is the module the source builds. A changed source
+# that cannot be mapped to a module (a header, an include) is "untraceable".
+
+PY_SUFFIXES = (".py",)
+COMPILED_SUFFIXES = (".pyx", ".pxd", ".c", ".cc", ".cpp", ".cxx")
+UNTRACEABLE_SUFFIXES = (".pxi", ".h", ".hh", ".hpp", ".hxx", ".f", ".f90", ".rs", ".cu", ".pyi", ".so")
+
+
+def function_spans(path):
+    """(first, last) line of every function and method in a Python file
+    (decorators included); None when the file cannot be parsed here."""
+    import ast
+    try:
+        with open(path, "rb") as fh:
+            tree = ast.parse(fh.read())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    spans = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            end = getattr(node, "end_lineno", None)
+            if end is None:
+                return None  # Python < 3.8: no end lines
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            spans.append((first, end))
+    return spans
+
+
+def narrow_to_functions(path, ranges):
+    """The changed line ranges of a Python file when every one of them lies
+    inside some function (then only code objects overlapping them count);
+    None (the whole file counts) when a change is at module or class level,
+    where it can affect any code of the file."""
+    if not ranges:
+        return None
+    spans = function_spans(path)
+    if not spans:
+        return None
+    for lo, hi in ranges:
+        if not any(f <= lo and hi <= e for f, e in spans):
+            return None
+    return [[int(lo), int(hi)] for lo, hi in ranges]
+
+
+def changed_targets(layout, changed):
+    """Splits the changed paths: {"files": {abs path: rel}, "ranges": {rel: [[lo, hi], ...]},
+    "modules": {name: rel}}, untraceable code, and the rest (not code: docs,
+    data, config). `changed` maps each tree-relative path to its changed line
+    ranges in this tree (or None: the whole file)."""
+    tree = layout["tree"]
+    files, ranges, modules, untraceable, ignored = {}, {}, {}, [], []
+    for rel, lines in changed.items():
+        rel_n = rel.replace("\\", "/").lstrip("/")
+        path = os.path.normpath(os.path.join(tree, rel_n))
+        if not _inside(path, tree):
+            ignored.append(rel)
+            continue
+        low = rel_n.lower()
+        if low.endswith(PY_SUFFIXES):
+            files[os.path.realpath(path)] = rel_n
+            narrowed = narrow_to_functions(path, lines) if lines else None
+            if narrowed:
+                ranges[rel_n] = narrowed
+        elif low.endswith(COMPILED_SUFFIXES):
+            name = None
+            for root in layout["package_paths"]:
+                if _inside(path, root):
+                    stem = os.path.splitext(os.path.relpath(path, root))[0]
+                    name = stem.replace(os.sep, ".")
+                    break
+            if name:
+                modules[name] = rel_n
+            else:
+                untraceable.append(rel_n)
+        elif low.endswith(UNTRACEABLE_SUFFIXES):
+            untraceable.append(rel_n)
+        else:
+            ignored.append(rel_n)
+    return {"files": files, "ranges": ranges, "modules": modules}, untraceable, ignored
+
+
+def trace_one_in_process(opts, changed):
+    """Child side of tracing one combination: {"hit_files", "hit_functions", "error"}."""
+    result = {"hit_files": [], "hit_functions": [], "error": None}
+    try:
+        module = importlib.import_module(opts.module)
+        bench = make_bench(module, opts.attr, name_override=opts.name)
+        args = list(bench.combination(opts.param_index)) if bench.raw_params else []
+    except (Exception, SystemExit) as exc:
+        result["error"] = describe_exc(exc)
+        return result
+    files = changed.get("files") or {}
+    ranges = changed.get("ranges") or {}
+    modules = changed.get("modules") or {}
+    by_filename = {}  # co_filename -> rel or None
+    overlaps = {}  # code object -> whether its lines meet a changed range
+    hits = {}  # rel -> set of function names
+
+    def meets_change(code, rel):
+        known = overlaps.get(code)
+        if known is None:
+            import dis
+            lines = [line for _, line in dis.findlinestarts(code) if line]
+            first, last = code.co_firstlineno, max(lines + [code.co_firstlineno])
+            known = any(lo <= last and first <= hi for lo, hi in ranges[rel])
+            overlaps[code] = known
+        return known
+
+    def file_of(code):
+        fn = code.co_filename
+        rel = by_filename.get(fn, 0)
+        if rel == 0:
+            try:
+                rel = files.get(os.path.realpath(fn))
+            except (TypeError, ValueError):
+                rel = None
+            by_filename[fn] = rel
+        return rel
+
+    def tracer(frame, event, arg):
+        if event == "call":
+            rel = file_of(frame.f_code)
+            if rel is not None and (rel not in ranges or meets_change(frame.f_code, rel)):
+                hits.setdefault(rel, set()).add(frame.f_code.co_name)
+        return None
+
+    def profiler(frame, event, arg):
+        if event == "c_call" and modules:
+            rel = modules.get(getattr(arg, "__module__", None) or "")
+            if rel is not None:
+                hits.setdefault(rel, set()).add(getattr(arg, "__name__", "?"))
+        elif event == "call" and modules:
+            # Python-level code of a compiled package's module (e.g. a .py wrapper beside it)
+            mod = frame.f_globals.get("__name__") if frame.f_globals else None
+            rel = modules.get(mod or "")
+            if rel is not None:
+                hits.setdefault(rel, set()).add(frame.f_code.co_name)
+
+    import threading
+    run = None
+    try:
+        sys.settrace(tracer)
+        threading.settrace(tracer)
+        if modules:
+            sys.setprofile(profiler)
+            threading.setprofile(profiler)
+        if bench.setup_cache is not None:
+            cache = bench.setup_cache()
+            if cache is not None:
+                args = [cache] + args
+        run = TimedRun(bench, args)
+        run.do_setup()
+        bench.func(*args)
+    except _Skip:
+        result["error"] = "skipped: NotImplementedError in setup"
+    except (Exception, SystemExit) as exc:
+        result["error"] = describe_exc(exc)
+    finally:
+        try:
+            if run is not None:
+                run.do_teardown()
+        except (Exception, SystemExit) as exc:
+            if result["error"] is None:
+                result["error"] = describe_exc(exc)
+        sys.settrace(None)
+        threading.settrace(None)
+        sys.setprofile(None)
+        threading.setprofile(None)
+    result["hit_files"] = sorted(hits)
+    result["hit_functions"] = sorted("%s:%s" % (rel, fn) for rel, fns in hits.items() for fn in fns)
+    return result
+
+
+def cmd_trace(opts):
+    """Runs each benchmark combination of one tree once under a tracer; prints
+    {"selected", "benchmarks", "discovered", "untraceable", "ignored", "errors", "build"}."""
+    regex = re.compile(opts.bench) if opts.bench else None
+    changed = list(opts.changed or [])
+    out = {"tree": os.path.abspath(opts.tree), "python": platform.python_version(), "changed": changed,
+           "untraceable": [], "ignored": [], "discovered": 0, "selected": [], "benchmarks": [],
+           "errors": [], "build": None}
+
+    def done():
+        print(json.dumps(out, indent=1))
+        return 0
+
+    lines = {}
+    if opts.changed_stdin:
+        try:
+            extra = json.loads(sys.stdin.read() or "[]")
+            if isinstance(extra, dict):
+                for rel, rs in extra.items():
+                    if rs is not None and not (isinstance(rs, list) and all(
+                            isinstance(r, list) and len(r) == 2 and all(isinstance(x, int) for x in r) for r in rs)):
+                        raise ValueError("line ranges of %s are not [[first, last], ...]" % rel)
+                    lines[rel] = rs
+                extra = list(extra)
+            if not isinstance(extra, list) or not all(isinstance(x, str) for x in extra):
+                raise ValueError("expected a JSON list of paths, or an object of paths to line ranges")
+        except ValueError as exc:
+            out["errors"].append({"error": "bad --changed-stdin: %s" % describe_exc(exc)})
+            return done()
+        changed += extra
+        out["changed"] = changed
+    try:
+        layout = resolve_layout(opts.tree, opts.config)
+    except ValueError as exc:
+        out["errors"].append({"error": "benchmark discovery failed: %s" % exc})
+        return done()
+    cmd = build_command(layout, opts.build)
+    if cmd is not None:
+        log("building in place (%s)" % " ".join(cmd[1:]))
+        failure = build_in_place(layout, cmd, opts.build_timeout)
+        out["build"] = {"command": " ".join(cmd[1:]), "error": failure}
+        if failure:
+            out["errors"].append({"error": failure})
+            return done()
+    targets, out["untraceable"], out["ignored"] = changed_targets(layout, {rel: lines.get(rel) for rel in changed})
+    out["narrowed"] = sorted(targets["ranges"])
+    layout, benches, module_errors, fatal = discover_tree(opts.tree, opts.config, opts.timeout)
+    if fatal:
+        out["errors"].append({"error": fatal})
+        return done()
+    out["errors"] += [{"module": e["module"] or "__init__", "error": e["error"]} for e in module_errors]
+    method = opts.launch_method if opts.launch_method != "auto" else default_launch_method()
+    server = ForkServer() if method == "forkserver" else None
+    try:
+        for bench in benches:
+            for params, pidx in expand(bench):
+                if not _selected(regex, bench["name"], params):
+                    continue
+                bid = bench_id(bench["name"], params)
+                out["discovered"] += 1
+                timeout = _effective_timeout(bench, opts.timeout)
+                started = time.time()
+                if not targets["files"] and not targets["modules"]:
+                    res, error = {"hit_files": [], "hit_functions": []}, None
+                elif server is not None:
+                    fields = dict({k: None for k in RUN_ONE_FIELDS}, module=bench["module"], attr=bench["attr"],
+                                  name=bench["name"], param_index=pidx, kind="trace", changed=targets)
+                    res, error = server.request(layout, fields, timeout)
+                else:
+                    argv = ["_trace-one"] + _layout_args(layout) + [
+                        "--module", bench["module"], "--attr", bench["attr"], "--name", bench["name"],
+                        "--param-index", str(pidx), "--changed-json", json.dumps(targets)]
+                    res, error = run_child(argv, layout["tree"], timeout)
+                entry = {"name": bench["name"], "params": params, "id": bid,
+                         "hit_files": (res or {}).get("hit_files", []),
+                         "hit_functions": (res or {}).get("hit_functions", []),
+                         "error": error or (res or {}).get("error"),
+                         "seconds": round(time.time() - started, 4)}
+                out["benchmarks"].append(entry)
+                if entry["hit_files"]:
+                    out["selected"].append(bid)
+                log("traced %s: %s%s" % (bid, ", ".join(entry["hit_files"]) or "no changed code",
+                                         " (%s)" % entry["error"] if entry["error"] else ""))
+    finally:
+        if server is not None:
+            server.close()
+    return done()
 
 
 # ---------------------------------------------------------------------------
@@ -1561,6 +1909,25 @@ def build_parser():
     m.add_argument("--build-timeout", type=float, default=DEFAULT_BUILD_TIMEOUT)
     m.add_argument("--cpu", default="auto",
                    help="pin every benchmark process to this CPU (auto: the last one allowed; none: no pinning)")
+    m.add_argument("--calibrate-only", action="store_true",
+                   help="only calibrate (one process per combination): the output has each benchmark's "
+                        "`calibration` (number, seconds per sample) and no samples")
+    m.add_argument("--plan", default=None,
+                   help="JSON file ('-': stdin) of per-benchmark number, rounds and samples per round; "
+                        "only the benchmarks it names are measured")
+
+    t = sub.add_parser("trace", help="which benchmarks execute code in the changed files")
+    t.add_argument("--tree", required=True)
+    t.add_argument("--config", default=None)
+    t.add_argument("--bench", default=None)
+    t.add_argument("--changed", nargs="*", default=[], help="tree-relative paths of the changed files")
+    t.add_argument("--changed-stdin", action="store_true",
+                   help="read the changed paths on stdin: a JSON list, or an object of path -> "
+                        "[[first, last], ...] changed lines in this tree (null: the whole file)")
+    t.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="per benchmark (setup + one call)")
+    t.add_argument("--build", choices=("auto", "never", "always"), default="auto")
+    t.add_argument("--build-timeout", type=float, default=DEFAULT_BUILD_TIMEOUT)
+    t.add_argument("--launch-method", choices=("auto", "forkserver", "spawn"), default="auto")
 
     d = sub.add_parser("discover", help="list one tree's timing benchmarks")
     d.add_argument("--tree", required=True)
@@ -1569,11 +1936,17 @@ def build_parser():
     d.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
 
     # Internal: run inside a fresh process by the commands above.
-    for name in ("_discover", "_run-one"):
+    for name in ("_discover", "_run-one", "_trace-one"):
         c = sub.add_parser(name)
         c.add_argument("--benchmark-dir", required=True)
         c.add_argument("--path", action="append")
         c.add_argument("--result", required=True)
+        if name == "_trace-one":
+            c.add_argument("--module", required=True)
+            c.add_argument("--attr", required=True)
+            c.add_argument("--name", default=None)
+            c.add_argument("--param-index", type=int, default=0)
+            c.add_argument("--changed-json", required=True)
         if name == "_run-one":
             c.add_argument("--module", required=True)
             c.add_argument("--attr", required=True)
@@ -1592,7 +1965,7 @@ def build_parser():
 
 def main(argv=None):
     opts = build_parser().parse_args(argv)
-    if opts.command in ("_discover", "_run-one"):
+    if opts.command in ("_discover", "_run-one", "_trace-one"):
         return child_main(opts)
     if opts.command == "_serve":
         return serve_main(opts)
@@ -1605,6 +1978,8 @@ def main(argv=None):
     install_stop_handlers(_stop_children_and_exit)
     if opts.command == "discover":
         return cmd_discover(opts)
+    if opts.command == "trace":
+        return cmd_trace(opts)
     cpu = choose_cpu(opts.cpu)
     if cpu is not None:
         os.environ["PERFMINE_PIN_CPU"] = str(cpu)  # inherited by every benchmark process
