@@ -50,6 +50,12 @@ describe('the operators\' CLI verbs', { timeout: 240_000 }, () => {
     expect((await cli(['--version'])).stdout.trim()).toBe(version);
   });
 
+  it('every new verb has --help', async () => {
+    for (const cmd of ['pause', 'resume', 'concurrency', 'inspect', 'rescrape', 'rejudge', 'retry']) {
+      expect((await cli([cmd, '--help'])).stdout).toMatch(new RegExp(`Usage: perfmine ${cmd} `));
+    }
+  });
+
   it('pause and resume a stage; an unknown stage is an error (exit 2) that lists the valid names', async () => {
     expect((await cli(['pause', 'classify_prs', '--note', 'prompt review'])).stdout).toMatch(/paused classify_prs/);
     expect(await q(`SELECT paused, note FROM stage_settings WHERE stage = 'classify_prs'`)).toEqual([{ paused: true, note: 'prompt review' }]);
