@@ -53,7 +53,12 @@ class LocalSession implements ExecSession {
     const cwd = opts.cwd ? path.resolve(this.scratch, opts.cwd) : this.scratch;
     let [cmd, ...args] = argv;
     if (this.o.cpus && this.d.taskset) [cmd, args] = [this.d.taskset, ['-c', this.o.cpus, cmd, ...args]];
-    const signal = opts.signal ? AbortSignal.any([opts.signal, this.closing.signal]) : this.closing.signal;
+    // One controller per run, unhooked afterwards (AbortSignal.any would leave a listener per run on long-lived signals).
+    const stop = new AbortController();
+    const onStop = () => stop.abort();
+    for (const s of [opts.signal, this.closing.signal]) s?.addEventListener('abort', onStop, { once: true });
+    if (opts.signal?.aborted || this.closing.signal.aborted) stop.abort();
+    const signal = stop.signal;
     const env = this.d.environment({
       ...(opts.env ?? {}), HOME: path.join(this.scratch, 'home'), TMPDIR: path.join(this.scratch, 'tmp'), PERFMINE_SCRATCH: this.scratch,
     });
@@ -68,6 +73,7 @@ class LocalSession implements ExecSession {
       return { code: 127, stdout: '', stderr: (err as Error).message, timedOut: false, aborted: false, durationMs: Math.round(performance.now() - started) };
     } finally {
       this.running.delete(p);
+      for (const s of [opts.signal, this.closing.signal]) s?.removeEventListener('abort', onStop);
     }
   }
 
