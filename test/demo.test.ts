@@ -117,5 +117,5 @@ describe('perfmine demo with DATABASE_URL', () => {
     // Its own database is gone again (other demo databases may come and go: the server is shared).
     expect(await demoDatabases()).not.toContain(summary.database);
     expect(before).not.toContain(summary.database);
-  }, 180_000);
+  }, 600_000); // stages 6 to 8 build, test, measure and publish the generated PRs for real
 });
