@@ -208,4 +208,29 @@ describe(`benchmark (stage 7) with the ${TEST_EXECUTOR} executor`, () => {
     // Nothing of any trial is left running.
     expect(liveWith(RUNNER_MARKER)).toEqual([]);
   }, 600_000);
+
+  it('an environment that is gone makes the stage wait with the reason (the executor group\'s breaker); the PR neither fails nor is decided', async (ctx) => {
+    if (skipReason) return ctx.skip(skipReason);
+    const id = prIds.get(7)!;
+    const env = (await sql<any>`SELECT environment FROM candidate_containers WHERE pull_request_id = ${id} AND succeeded ORDER BY id DESC LIMIT 1`.execute(t.db)).rows[0].environment;
+    if (TEST_EXECUTOR === 'local') rmSync(path.dirname(env.workdir), { recursive: true, force: true });
+    else return ctx.skip('the local executor\'s build directory is removed here');
+    await sql`UPDATE pull_requests SET benchmarked_at = NULL WHERE id = ${id}`.execute(t.db);
+    const deps = buildStageDeps(settings(), silentLogger);
+    daemon = new Daemon({ db: t.db, connectionString: t.url, stages: [benchmark(deps)], pollIntervalMs: 200, breaker: { baseSeconds: 0.5, maxSeconds: 2 } });
+    await daemon.start();
+    const deadline = Date.now() + 60_000;
+    let pause: any;
+    while (!pause && Date.now() < deadline) {
+      pause = (await sql<any>`SELECT kind, reason FROM rate_limit_pauses WHERE group_name = 'executor'`.execute(t.db)).rows[0];
+      if (!pause) await new Promise((r) => setTimeout(r, 200));
+    }
+    await daemon.stop(5000);
+    daemon = undefined;
+    expect(pause).toMatchObject({ kind: 'breaker' });
+    expect(pause.reason).toMatch(/cannot be run: the environment .* is gone/);
+    expect((await spine(7)).benchmarked_at).toBeNull();
+    expect((await sql<any>`SELECT failed FROM funnel WHERE stage = 'benchmark'`.execute(t.db)).rows[0].failed).toBe(0);
+    expect(await runsOf(7)).toHaveLength(1); // only the earlier trial
+  }, 120_000);
 });
