@@ -82,6 +82,8 @@ function sessionSuite(kind: 'local' | 'docker', setup: () => Promise<{ executor:
         const py = await s.run(['python', '-c', 'import sys; print(sys.executable); print(sys.stdin.read())'], { timeoutMs: 30_000, stdin: 'hello stdin' });
         expect(py.stdout.split('\n')[0]).toBe(env.python);
         expect(py.stdout.split('\n')[1]).toBe('hello stdin');
+        // "No limit" as callers write it (2^31-1 ms): the run is not cut short.
+        expect((await s.run(sh('sleep 1; echo slept'), { timeoutMs: 2 ** 31 - 1 })).stdout.trim()).toBe('slept');
         const leak = await s.run(sh('env'), { timeoutMs: 30_000 });
         expect(leak.stdout).not.toMatch(/DATABASE_URL|OPENAI_API_KEY|GITHUB_TOKEN/);
       } finally {

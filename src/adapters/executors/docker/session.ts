@@ -21,6 +21,7 @@ import { filesWithParents, safeRelativePath, tarArchive } from './tar.js';
 export const SESSION_DIR = `${ROOT}/session`;
 /** Label of session containers (the reaper also knows them by name). */
 export const SESSION_LABEL = 'perfmine.session';
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export async function openDockerSession(docker: Docker, env: EnvironmentRef, image: string, o: SessionOptions & { pidsLimit: number }): Promise<ExecSession> {
   const container = await docker.createContainer({
@@ -86,7 +87,9 @@ class DockerSession implements ExecSession {
     const onAbort = () => { aborted = true; void this.close(); };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     // A backstop past the run's own limit: the container goes (a process that escaped timeout's group).
-    const backstop = setTimeout(() => { void this.close(); }, opts.timeoutMs + 15_000);
+    // (setTimeout fires at once past 2^31-1 ms: "no limit" callers pass that much, so longer limits get no backstop.)
+    const backstopMs = opts.timeoutMs + 15_000;
+    const backstop = backstopMs <= MAX_TIMER_MS ? setTimeout(() => { void this.close(); }, backstopMs) : undefined;
     try {
       const exec = await this.container.exec({
         Cmd: cmd, AttachStdout: true, AttachStderr: true, User: BUILD_USER_SPEC, WorkingDir: cwd,
