@@ -174,7 +174,7 @@ export function benchmark(deps: StageDeps): StageDefinition {
               cwd: at(layout.repoSubdir ? `${side}/${layout.repoSubdir}` : side), timeoutMs: config.PERFMINE_BUILD_TIMEOUT_S * 1000,
             });
             if (built.code !== 0) {
-              const why = built.timedOut ? `timed out after ${config.PERFMINE_BUILD_TIMEOUT_S} s` : lastLines(`${built.stdout}\n${built.stderr}`.split('\n').filter((l) => /error|Error/.test(l)).join('\n') || built.stderr);
+              const why = built.timedOut ? `timed out after ${config.PERFMINE_BUILD_TIMEOUT_S} s` : buildError(`${built.stdout}\n${built.stderr}`);
               return record({
                 decision: 'failed', machine, split,
                 reason: side === 'head' ? `the patch does not build: ${why}` : `the base tree does not build again in the copy: ${why}`,
@@ -277,6 +277,13 @@ async function finishTrial(ctx: HandlerContext, pr: SubjectRow, env: Environment
       benchmark_run_id: runId, benchmarked_at: at, updated_at: at,
     },
   };
+}
+
+/** What a failed build says: the compiler's `error:` lines (not its command lines, whose flags say -Werror), else the end of the output. */
+export function buildError(output: string): string {
+  const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
+  const errors = lines.filter((l) => /\berror:|^error\b|Error:/.test(l));
+  return (errors.length ? errors.slice(0, 4) : lines.slice(-4)).join('\n').slice(0, 2000);
 }
 
 const finite = (x: number | null | undefined) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
