@@ -118,8 +118,17 @@ const schema = z.object({
   PERFMINE_DOCKER_BUILD_MEMORY_MB: int(0).default(8192),
   PERFMINE_DOCKER_BUILD_CPUS: z.string().regex(/^\d+([-,]\d+)*$/, 'a cpuset such as 0 or 0-2').optional(),
   PERFMINE_DOCKER_PIDS_LIMIT: int(0).default(4096),
-  // Stage 7's measurement (src/measure/oracle.ts): seconds per benchmark and side, both stages together
-  PERFMINE_BENCH_BUDGET_S: int(1).default(60),
+  // Stage 7 (benchmark, the oracle)
+  /** The cpuset a benchmark is pinned to (unset: the machine's last CPU; the runner times on one CPU). */
+  PERFMINE_BENCHMARK_CPUS: z.string().regex(/^\d+([-,]\d+)*$/, 'a cpuset such as 1 or 2-3').optional(),
+  /** docker: the memory limit of the benchmark container. */
+  PERFMINE_BENCHMARK_MEMORY_MB: int(256).default(4096),
+  /** One PR's whole trial (trees, build, tests, measurement): the stage's deadline. */
+  PERFMINE_BENCHMARK_TIMEOUT_S: int(60).default(7200),
+  /** The tests of one tree (exported to the tests as PERFMINE_TEST_TIMEOUT_S too). */
+  PERFMINE_TEST_TIMEOUT_S: int(10).default(600),
+  /** Time budget of one benchmark per side (asv's max_time): fewer samples for slow benchmarks. */
+  PERFMINE_BENCHMARK_BUDGET_S: z.coerce.number().positive().default(60),
   // Stage 8 (publish)
   PERFMINE_MIN_SPEEDUP: z.coerce.number().min(1).default(1.05),
   PERFMINE_PUBLISH_MACHINES: csv.default([]),

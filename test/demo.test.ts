@@ -10,6 +10,7 @@ import pg from 'pg';
 import { connect } from '../src/db/connect.js';
 import { migrate } from '../src/db/migrate.js';
 import { HISTORY } from '../src/demo/generated-repo/history.js';
+import { parquetReadObjects } from 'hyparquet';
 import { createThrowawayDatabase } from './helpers/pg-provider.js';
 
 // `perfmine demo` with DATABASE_URL set must leave that database alone and
@@ -100,6 +101,29 @@ describe('perfmine demo with DATABASE_URL', () => {
       .toEqual(perf.map((p: { number: number }) => [p.number, true, null]));
     expect(new Set(perf.map((p: { build_strategy: string | null }) => p.build_strategy))).toEqual(new Set(['default', 'similar']));
     expect(summary.built).toBe(perf.length);
+    // Stages 7 and 8: each reached the outcome its expectation names. The real optimizations are faster by the
+    // PR-level gate and published; the others stopped at stage 7 with the reason.
+    type Perf = { number: number; expected: string; reached: string | null; published: boolean; benchmark_decision: string | null;
+      benchmark_reason: string | null; max_speedup_lower_bound: number | null; stopped: string | null };
+    const perfPRs = perf as Perf[];
+    expect(perfPRs.map((p) => [p.number, p.reached])).toEqual(perfPRs.map((p) => [p.number, p.expected]));
+    const expectedPublished = generatedPRs.filter((p) => p.expected.outcome === 'published').map((p) => p.number);
+    expect(perfPRs.filter((p) => p.published).map((p) => p.number)).toEqual(expectedPublished);
+    expect(summary.published).toBe(expectedPublished.length);
+    for (const p of perfPRs.filter((x) => x.published)) expect(p.max_speedup_lower_bound).toBeGreaterThanOrEqual(1.05);
+    expect(perfPRs.find((p) => p.expected === 'tests fail')!.benchmark_reason).toMatch(/test_rejects_inverted_bounds/);
+    expect(perfPRs.find((p) => p.expected === 'build fails')!.stopped).toMatch(/^stage 7: failed \(the patch does not build/);
+    // The dataset: one Parquet file per month of merge dates, kept after the demo, holding exactly the published PRs.
+    expect(summary.publish_dir).toBe(path.join(dataDir, 'demo-published', summary.database));
+    expect(summary.parquet.length).toBeGreaterThan(0);
+    const numbers: number[] = [];
+    for (const file of summary.parquet as string[]) {
+      expect(path.basename(file)).toMatch(/^perfmine@2024-\d\d\.parquet$/);
+      const buf = readFileSync(file);
+      const rows = await parquetReadObjects({ file: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer });
+      numbers.push(...rows.map((r) => Number(r.number)));
+    }
+    expect(numbers.sort((a, b) => a - b)).toEqual(expectedPublished);
     expect(summary.funnel.map((f: { stage: string }) => f.stage)).toEqual(expect.arrayContaining(['resolve_packages', 'render_problems', 'synthesize_images']));
     expect(existsSync(path.join(dataDir, 'envs', 'builds')) ? readdirSync(path.join(dataDir, 'envs', 'builds')) : []).toEqual([]); // discarded with the database
     expect(summary.funnel.every((f: { failed: number }) => f.failed === 0)).toBe(true);
@@ -119,5 +143,5 @@ describe('perfmine demo with DATABASE_URL', () => {
     // Its own database is gone again (other demo databases may come and go: the server is shared).
     expect(await demoDatabases()).not.toContain(summary.database);
     expect(before).not.toContain(summary.database);
-  }, 180_000);
+  }, 600_000); // stages 6 to 8 build, test, measure and publish the generated PRs for real
 });

@@ -77,6 +77,14 @@ describe('the decision per PR', () => {
     const d = decidePr([bench('a', 0.99, { verdict: 'slower' }), bench('b', 0.5, { verdict: 'no change' })], { minSpeedup: 1.05 });
     expect(d.decision).toBe('slower');
   });
+  it('is slower only when Holm rejects "slower" too, given its p-values', () => {
+    // 20 benchmarks, one slower by the gate at p = 0.001: below 0.002 alone, not after Holm over 20.
+    const noise = Array.from({ length: 19 }, (_, i) => bench(`n${i}`, 0.5, { verdict: 'no change', pSlower: 0.5 }));
+    const weak = decidePr([bench('s', 0.999, { verdict: 'slower', pSlower: 0.001 }), ...noise], { minSpeedup: 1.05 });
+    expect(weak.decision).toBe('no change');
+    const strong = decidePr([bench('s', 0.999, { verdict: 'slower', pSlower: 1e-6 }), ...noise], { minSpeedup: 1.05 });
+    expect(strong.decision).toBe('slower');
+  });
   it('is unmeasurable when nothing could be measured, and unmeasurable ones are not in K', () => {
     const u = bench('u', 0, { pFaster: null, unmeasurable: true, verdict: 'failed', error: 'unmeasurable: too slow' });
     const e = bench('e', 0, { pFaster: null, verdict: 'failed', error: 'head: ImportError' });

@@ -30,7 +30,7 @@ SELECT perfmine_doorbells('repositories', ARRAY[
 
 SELECT perfmine_doorbells('pull_requests', ARRAY[
   'is_performance_commit_symbolic', 'patch', 'is_performance_commit', 'classification',
-  'difficulty', 'rendered_problem', 'container_name', 'max_speedup', 'benchmarked_at',
+  'difficulty', 'rendered_problem', 'container_name', 'max_speedup', 'benchmarked_at', 'benchmark_decision',
   'published_at']);
 
 SELECT perfmine_doorbells('packages', ARRAY['can_install', 'env_payload']);

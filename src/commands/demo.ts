@@ -113,6 +113,8 @@ export async function runDemo(base: Config, log: Logger, opts: DemoOptions): Pro
     await migrate(conn.pool);
 
     const config = loadConfig({
+      // The generated benchmarks take milliseconds: a small budget each measures them well and keeps stage 7 short.
+      PERFMINE_BENCHMARK_BUDGET_S: '5',
       ...process.env, DATABASE_URL: url,
       PERFMINE_GITHUB_API_URL: github.url, GITHUB_TOKEN: 'demo', GITHUB_TOKENS: '',
       PERFMINE_GITHUB_GRAPHQL_MIN_INTERVAL_MS: '0', PERFMINE_GITHUB_SEARCH_MIN_INTERVAL_MS: '0', PERFMINE_DIFF_MIN_INTERVAL_MS: '0',

@@ -96,6 +96,13 @@ export interface PrBenchmarkInput {
   verdict: 'faster' | 'slower' | 'no change' | 'failed';
   unmeasurable: boolean;
   error: string | null;
+  /**
+   * The one-sided p for "slower by the margin" (the same test with the sides
+   * swapped). Given, a benchmark makes the PR 'slower' only when Holm over
+   * the K benchmarks rejects it too, as for 'faster'; absent, the gate's
+   * verdict alone (it never publishes either way).
+   */
+  pSlower?: number | null;
 }
 
 export type PrDecisionKind = 'faster' | 'no change' | 'slower' | 'unmeasurable';
@@ -170,7 +177,8 @@ export function decidePr(benchmarks: readonly PrBenchmarkInput[], opts: { minSpe
     return { ...none, decision: 'unmeasurable', reason: `none of ${benchmarks.length} benchmarks could be measured${tail}${firstError ? `; e.g. ${firstError}` : ''}` };
   }
   const gateFaster = per.filter((p) => p.why);
-  const slower = tested.filter((b) => b.verdict === 'slower');
+  const adjustedSlower = holmAdjust(tested.map((b) => b.pSlower ?? 0));
+  const slower = tested.filter((b, i) => b.verdict === 'slower' && (b.pSlower === undefined || adjustedSlower[i] < alpha));
   const missed = gateFaster.length ? `; ${gateFaster.length} faster by the gate alone (${gateFaster[0].id}: ${gateFaster[0].why})` : '';
   if (slower.length) {
     return { ...none, decision: 'slower', reason: `none of ${k} benchmarks faster after Holm at ${alpha}; ${slower.length} slower, e.g. ${slower[0].id}${missed}${tail}` };

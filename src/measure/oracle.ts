@@ -209,6 +209,7 @@ export async function runOracle(input: OracleInput): Promise<OracleOutcome> {
       plan[id] = { number: b.number ?? c.number, rounds: p.rounds, samples_per_round: p.samplesPerRound };
     }
     const measured: OracleBenchmark[] = [];
+    const slowerPValues = new Map<string, number | null>();
     if (Object.keys(plan).length) {
       progress?.(`[perfmine] oracle: measuring ${Object.keys(plan).length} benchmark(s), at least ${minSamples} samples per side, budget ${budget} s each`);
       const report = await measureTrees({ ...common, plan });
@@ -216,11 +217,12 @@ export async function runOracle(input: OracleInput): Promise<OracleOutcome> {
         const id = benchmarkId(b);
         const cal = calibrated.benchmarks.find((c) => benchmarkId(c) === id);
         measured.push(fromReport(b, (cal ? calibrationSeconds(cal) : 0), chosen.hits.get(id) ?? null));
+        slowerPValues.set(id, testedPValue(b, 'slower'));
       }
     }
     const benchmarks = [...measured, ...early];
     const d = decidePr(benchmarks.map((b) => ({
-      id: benchmarkId(b), pFaster: b.p_value, speedup: b.speedup, lowerBound: b.lower_bound,
+      id: benchmarkId(b), pFaster: b.p_value, pSlower: slowerPValues.get(benchmarkId(b)) ?? null, speedup: b.speedup, lowerBound: b.lower_bound,
       verdict: b.verdict === 'unmeasurable' ? 'failed' : b.verdict, unmeasurable: b.unmeasurable, error: b.error,
     })), { minSpeedup: input.minSpeedup, alpha });
     d.benchmarks.forEach((x, i) => { benchmarks[i].p_adjusted = x.pAdjusted; benchmarks[i].passed = x.passed; });
@@ -273,13 +275,14 @@ function gateSpeedup(base: number[], head: number[]): number | null {
  * benchmark decided by the first stage (never "faster" then) keeps that
  * stage's p-value.
  */
-function testedPValue(b: BenchmarkReport): number | null {
+function testedPValue(b: BenchmarkReport, direction: 'faster' | 'slower' = 'faster'): number | null {
   const margin = b.gate?.margin ?? DEFAULT_GATE_MARGIN;
   const first = b.first_stage_samples;
-  if (b.confirmation && first && b.base_samples.length > first.base && b.head_samples.length > first.head) {
-    return fasterPValue(b.base_samples.slice(first.base), b.head_samples.slice(first.head), margin);
-  }
-  return fasterPValue(b.base_samples, b.head_samples, margin);
+  const fresh = b.confirmation && first && b.base_samples.length > first.base && b.head_samples.length > first.head;
+  const base = fresh ? b.base_samples.slice(first.base) : b.base_samples;
+  const head = fresh ? b.head_samples.slice(first.head) : b.head_samples;
+  // "Slower by the margin" is "faster by the margin" with the sides swapped.
+  return direction === 'faster' ? fasterPValue(base, head, margin) : fasterPValue(head, base, margin);
 }
 
 function fromReport(b: BenchmarkReport, extraSeconds: number, hits: string[] | null): OracleBenchmark {

@@ -11,6 +11,7 @@ import { classifyPrs } from './classify-prs.js';
 import { renderProblems } from './render-problems.js';
 import { resolvePackages } from './resolve-packages.js';
 import { synthesizeImages } from './synthesize-images.js';
+import { benchmark } from './benchmark.js';
 import { publish } from './publish.js';
 import { createExecutor } from '../adapters/executors/index.js';
 import { GitRepoStore } from '../adapters/git/repo-store.js';
@@ -69,7 +70,7 @@ export function buildStageDeps(config: Config, log: Logger): StageDeps {
 export function builtinStages(deps: StageDeps): StageDefinition[] {
   return [
     discoverRepos(deps), scrapeRepos(deps), scrapeCommits(deps), classifyPrs(deps), resolvePackages(deps), renderProblems(deps),
-    synthesizeImages(deps), publish(deps),
+    synthesizeImages(deps), benchmark(deps), publish(deps),
   ];
 }
 

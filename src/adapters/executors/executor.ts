@@ -93,6 +93,49 @@ export interface ExecResult {
   durationMs: number;
 }
 
+export interface SessionOptions {
+  /** CPUs every run is pinned to (docker: the container's cpuset; local: taskset when present). */
+  cpus?: string;
+  /** docker: the container's memory limit in MiB. */
+  memoryMb?: number;
+  /** The whole session: past this every run is killed and the session closes itself. */
+  timeoutMs: number;
+  /** Aborting closes the session (everything running in it is killed). */
+  signal?: AbortSignal;
+}
+
+export interface SessionRunOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Given to the command on its standard input. */
+  stdin?: string;
+  /** Working directory as seen inside: absolute, or relative to `scratch` (default `scratch`). */
+  cwd?: string;
+  /** Extra environment variables (the same secret filter as every child). */
+  env?: Record<string, string>;
+  maxOutputBytes?: number;
+}
+
+/**
+ * Several commands in one built environment that share a filesystem (stage 7:
+ * the two trees are prepared once, then built, tested and measured by later
+ * runs). docker: one container of the environment's image (no network, the
+ * cpuset and memory limit, no host mount), `docker exec` per run; local: a
+ * scratch directory under PERFMINE_DATA_DIR, runs spawned with the
+ * environment's interpreter first on PATH, pinned with taskset, killed by
+ * process group. The environment itself is never written.
+ */
+export interface ExecSession {
+  readonly env: EnvironmentRef;
+  /** A writable directory inside, the session's own (removed by close). */
+  readonly scratch: string;
+  run(argv: string[], opts: SessionRunOptions): Promise<ExecResult>;
+  /** Writes files (relative paths) into a new directory under scratch; returns that directory as seen inside. */
+  put(files: Record<string, string | Buffer>): Promise<string>;
+  /** Kills everything still running and removes the scratch (the container); idempotent. */
+  close(): Promise<void>;
+}
+
 export interface Executor {
   readonly kind: ExecutorKind;
   /** Whether it can work here at all (docker: an engine answers and the base image exists), and why not. */
@@ -104,6 +147,8 @@ export interface Executor {
    * every exec starts from the image: nothing one exec writes is seen by the next.
    */
   exec(env: EnvironmentRef, argv: string[], opts: ExecOptions): Promise<ExecResult>;
+  /** A session in a built environment (see ExecSession). Rejects when the environment is gone. */
+  openSession(env: EnvironmentRef, opts: SessionOptions): Promise<ExecSession>;
   /** Throws an environment away (it failed verification, or was superseded). */
   discard(env: EnvironmentRef): Promise<void>;
   /** Where the executor may record what it builds (docker: its image layers and digests), once the daemon has a database. */

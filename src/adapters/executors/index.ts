@@ -11,7 +11,9 @@ import { DEFAULT_PYTHON_PATHS } from './local/interpreters.js';
 import { LocalExecutor } from './local/local-executor.js';
 import { createDockerExecutor } from './docker/index.js';
 
-export type { BuildRequest, BuildResult, EnvironmentRef, ExecOptions, ExecResult, Executor, ExecutorKind } from './executor.js';
+export type {
+  BuildRequest, BuildResult, EnvironmentRef, ExecOptions, ExecResult, ExecSession, Executor, ExecutorKind, SessionOptions, SessionRunOptions,
+} from './executor.js';
 
 export interface ExecutorDeps {
   config: Config;
@@ -35,5 +37,5 @@ export function createExecutor(kind: ExecutorKind, deps: ExecutorDeps): Executor
 /** An executor that says why it cannot work (the stage waits: its breaker opens). */
 export function unavailableExecutor(kind: ExecutorKind, reason: string): Executor {
   const refuse = () => Promise.reject(new Error(reason));
-  return { kind, available: async () => ({ ok: false, reason }), build: refuse, exec: refuse, discard: refuse };
+  return { kind, available: async () => ({ ok: false, reason }), build: refuse, exec: refuse, openSession: refuse, discard: refuse };
 }

@@ -119,7 +119,7 @@ export async function runInFreshContainer(docker: Docker, spec: ContainerRunSpec
 }
 
 /** Splits the engine's multiplexed stream into the two tails; resolves when it ends. */
-function demux(docker: Docker, stream: NodeJS.ReadableStream, out: OutputTail, err: OutputTail): Promise<void> {
+export function demux(docker: Docker, stream: NodeJS.ReadableStream, out: OutputTail, err: OutputTail): Promise<void> {
   const sink = (tail: OutputTail) => new Writable({ write(chunk: Buffer, _enc, cb) { tail.push(chunk); cb(); } });
   (docker.modem as { demuxStream(s: NodeJS.ReadableStream, o: Writable, e: Writable): void }).demuxStream(stream, sink(out), sink(err));
   return new Promise((resolve) => {

@@ -18,7 +18,8 @@ import type Docker from 'dockerode';
 import type { Logger } from '../../../log.js';
 import { childEnv } from '../../process/child-env.js';
 import { abortError } from '../../process/run-process.js';
-import type { BuildRequest, BuildResult, EnvironmentRef, ExecOptions, ExecResult, Executor } from '../executor.js';
+import type { BuildRequest, BuildResult, EnvironmentRef, ExecOptions, ExecResult, ExecSession, Executor, SessionOptions } from '../executor.js';
+import { openDockerSession } from './session.js';
 import { baseImageName } from './base-image.js';
 import { LayerContainer, runInFreshContainer, type ContainerLimits } from './containers.js';
 import { connectEngine, engineStatus, findImage, reapOrphanContainers } from './engine.js';
@@ -238,6 +239,13 @@ git checkout --quiet --detach --force "$1"`, 'checkout', req.commit]);
       maxOutputBytes: opts.maxOutputBytes, onLine: opts.onLine,
     });
     return { code: r.code, stdout: r.stdout, stderr: r.stderr, timedOut: r.timedOut, aborted: r.aborted, durationMs: r.durationMs };
+  }
+
+  async openSession(env: EnvironmentRef, opts: SessionOptions): Promise<ExecSession> {
+    const image = imageOf(env);
+    if (!(await findImage(this.docker, image))) throw new Error(`the environment ${env.ref} is gone: no image ${image}`);
+    await this.reapOnce();
+    return openDockerSession(this.docker, env, image, { ...opts, pidsLimit: this.o.execPidsLimit });
   }
 
   async discard(env: EnvironmentRef): Promise<void> {

@@ -32,10 +32,11 @@ import type { RepoStore } from '../../git/repo-store.js';
 import { childEnv } from '../../process/child-env.js';
 import { runProcess } from '../../process/run-process.js';
 import { INDEX_GROUP } from '../../python/resolver.js';
-import type { BuildRequest, BuildResult, EnvironmentRef, ExecOptions, ExecResult, Executor } from '../executor.js';
+import type { BuildRequest, BuildResult, EnvironmentRef, ExecOptions, ExecResult, ExecSession, Executor, SessionOptions } from '../executor.js';
 import { InterpreterFinder } from './interpreters.js';
 import { createLayer } from './layer.js';
 import { SharedEnvironments } from './shared-env.js';
+import { openLocalSession } from './session.js';
 
 export interface LocalExecutorOptions {
   /** PERFMINE_DATA_DIR: environments go to envs/. */
@@ -172,6 +173,16 @@ export class LocalExecutor implements Executor {
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
+  }
+
+  async openSession(env: EnvironmentRef, opts: SessionOptions): Promise<ExecSession> {
+    const { dir } = this.locate(env);
+    const info = readBuildInfo(dir);
+    return openLocalSession({
+      env, root: path.resolve(this.opts.dataDir, 'sessions'),
+      environment: (extra) => this.environment(dir, info?.index_url ?? null, extra),
+      taskset: onPath('taskset') ? 'taskset' : null,
+    }, opts);
   }
 
   async discard(env: EnvironmentRef): Promise<void> {
