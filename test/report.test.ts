@@ -169,15 +169,15 @@ describe('the report from the database', () => {
     for (const g of d.funnel) expect(g.reasons.reduce((n, r) => n + r.count, 0), g.key).toBe(g.rejected);
     // Costs: the sums of stage_runs.cost, build durations and benchmark runs (before sql/016: their start and finish).
     expect(d.costs).toMatchObject({ published: 2, llmCalls: 13 * 2 + 8 * 1, buildSeconds: 95 + 140 + 60 + 60 + 80 + 120 + 60 + 2,
-      benchmarkSeconds: 300 + 120 + 420 + 380 + 250, benchmarkSecondsSource: 'started_at..finished_at' });
+      // The fixture's runs carry no wall_seconds: their start and finish times count.
+      benchmarkSeconds: 300 + 120 + 420 + 380 + 250, benchmarkSecondsSource: 'wall_seconds' });
     expect(d.costs.llmTokens).toBe(13 * 3200 + 8 * 3100); // 13 PRs judged (2 calls each), 8 rendered or refused
 
-    // Stage 7's migration adds wall_seconds: the report then reads it.
-    await sql`ALTER TABLE benchmark_runs ADD COLUMN IF NOT EXISTS wall_seconds double precision`.execute(full.db);
+    // Stage 7 records each run's wall_seconds: where a run has it, it counts instead of the times.
     await sql`UPDATE benchmark_runs SET wall_seconds = 100`.execute(full.db);
     const later = await readReport(full.db);
     expect(later.costs).toMatchObject({ benchmarkSeconds: 500, benchmarkSecondsSource: 'wall_seconds' });
-    await sql`ALTER TABLE benchmark_runs DROP COLUMN wall_seconds`.execute(full.db);
+    await sql`UPDATE benchmark_runs SET wall_seconds = NULL`.execute(full.db);
 
     // --since after everything: no PRs, no work.
     const none = await readReport(full.db, { since: new Date('2100-01-01T00:00:00Z') });

@@ -224,10 +224,11 @@ async function readCosts(db: Db, since: Date | null, published: number): Promise
   const attemptSince = since ? sql`c.created_at >= ${since}` : sql`true`;
   const build = (await sql<{ s: number }>`
     SELECT coalesce(sum(c.duration_ms), 0)::float8 / 1000 AS s FROM candidate_containers c WHERE ${attemptSince}`.execute(db)).rows[0];
-  // Stage 7 adds wall_seconds (sql/016); before it, a run's start and finish times are what there is.
+  // Stage 7 records wall_seconds (sql/016); a run without it (older, or written by other tools) counts its start to finish.
   const wall = await hasColumn(db, 'benchmark_runs', 'wall_seconds');
   const benchSince = since ? sql`b.started_at >= ${since}` : sql`true`;
-  const seconds = wall ? sql`b.wall_seconds` : sql`extract(epoch FROM b.finished_at - b.started_at)`;
+  const fromTimes = sql`extract(epoch FROM b.finished_at - b.started_at)`;
+  const seconds = wall ? sql`coalesce(b.wall_seconds, ${fromTimes})` : fromTimes;
   const bench = (await sql<{ runs: number; s: number | null }>`
     SELECT count(*)::int AS runs, sum(${seconds})::float8 AS s FROM benchmark_runs b WHERE ${benchSince}`.execute(db)).rows[0];
   const sum = (k: 'apiCalls' | 'llmCalls' | 'llmTokens') => perStage.reduce((n, r) => n + r[k], 0);

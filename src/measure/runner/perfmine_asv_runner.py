@@ -553,13 +553,18 @@ class TimedRun(object):
         return [timer.timeit(number) / number for _ in range(samples)]
 
 
+def load_combination(opts):
+    """The benchmark a child runs (imported from its tree) and the arguments of its parameter combination."""
+    module = importlib.import_module(opts.module)
+    bench = make_bench(module, opts.attr, name_override=opts.name)
+    return bench, (list(bench.combination(opts.param_index)) if bench.raw_params else [])
+
+
 def run_one_in_process(opts):
     """Child side of one measurement; returns {"samples", "number", "error"}."""
     result = {"samples": [], "number": None, "error": None}
     try:
-        module = importlib.import_module(opts.module)
-        bench = make_bench(module, opts.attr, name_override=opts.name)
-        args = list(bench.combination(opts.param_index)) if bench.raw_params else []
+        bench, args = load_combination(opts)
     except (Exception, SystemExit) as exc:
         result["error"] = describe_exc(exc)
         return result
@@ -1483,9 +1488,7 @@ def trace_one_in_process(opts, changed):
     """Child side of tracing one combination: {"hit_files", "hit_functions", "error"}."""
     result = {"hit_files": [], "hit_functions": [], "error": None}
     try:
-        module = importlib.import_module(opts.module)
-        bench = make_bench(module, opts.attr, name_override=opts.name)
-        args = list(bench.combination(opts.param_index)) if bench.raw_params else []
+        bench, args = load_combination(opts)
     except (Exception, SystemExit) as exc:
         result["error"] = describe_exc(exc)
         return result
