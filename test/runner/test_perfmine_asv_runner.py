@@ -586,6 +586,15 @@ TRACE_PKG = {
             def time_it(self, n):
                 pass
 
+        class TimeCached:
+            # setup_cache's value is the first argument of setup and the benchmark (asv)
+            def setup_cache(self):
+                return "hot"
+            def setup(self, which):
+                self.mod = getattr(pkg, which)
+            def time_cached(self, which):
+                self.mod.work()
+
         def time_raises():
             pkg.hot.work()
             raise ValueError("boom")
@@ -615,8 +624,9 @@ class TraceAndPlanTest(unittest.TestCase):
     def test_selects_what_runs_changed_code_in_setup_or_call_not_on_import(self):
         out, _ = run_runner(["trace", "--tree", self.tree, "--changed", "pkg/hot.py", "README.md"], cwd=self.tmp)
         self.assertEqual(sorted(out["selected"]),
-                         ["bench_pkg.TimeHotSetup.time_it(2)", "bench_pkg.time_hot", "bench_pkg.time_raises"])
-        self.assertEqual(out["discovered"], 6)
+                         ["bench_pkg.TimeCached.time_cached", "bench_pkg.TimeHotSetup.time_it(2)",
+                          "bench_pkg.time_hot", "bench_pkg.time_raises"])
+        self.assertEqual(out["discovered"], 7)
         self.assertEqual(out["ignored"], ["README.md"])
         by = {b["id"]: b for b in out["benchmarks"]}
         self.assertEqual(by["bench_pkg.time_hot"]["hit_functions"], ["pkg/hot.py:helper", "pkg/hot.py:work"])

@@ -560,6 +560,19 @@ def load_combination(opts):
     return bench, (list(bench.combination(opts.param_index)) if bench.raw_params else [])
 
 
+def prepared_run(bench, args):
+    """A benchmark ready to call: setup_cache once in this process (a non-None
+    value becomes the first argument of setup, the benchmark and teardown, as
+    in asv), then setup. A setup that raises leaves nothing to tear down."""
+    if bench.setup_cache is not None:
+        cache = bench.setup_cache()
+        if cache is not None:
+            args = [cache] + args
+    run = TimedRun(bench, args)
+    run.do_setup()
+    return run
+
+
 def run_one_in_process(opts):
     """Child side of one measurement; returns {"samples", "number", "error"}."""
     result = {"samples": [], "number": None, "error": None}
@@ -570,14 +583,7 @@ def run_one_in_process(opts):
         return result
     run = None
     try:
-        # setup_cache runs once in this process; a non-None value becomes the
-        # first argument of setup, the benchmark and teardown (asv).
-        if bench.setup_cache is not None:
-            cache = bench.setup_cache()
-            if cache is not None:
-                args = [cache] + args
-        run = TimedRun(bench, args)
-        run.do_setup()
+        run = prepared_run(bench, args)
         # Re-read after setup: asv lets setup() change these per combination.
         sample_time = opts.sample_time
         if sample_time is None:
@@ -1547,13 +1553,8 @@ def trace_one_in_process(opts, changed):
         if modules:
             sys.setprofile(profiler)
             threading.setprofile(profiler)
-        if bench.setup_cache is not None:
-            cache = bench.setup_cache()
-            if cache is not None:
-                args = [cache] + args
-        run = TimedRun(bench, args)
-        run.do_setup()
-        bench.func(*args)
+        run = prepared_run(bench, args)
+        bench.func(*run.args)
     except _Skip:
         result["error"] = "skipped: NotImplementedError in setup"
     except (Exception, SystemExit) as exc:
