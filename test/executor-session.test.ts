@@ -146,6 +146,27 @@ function sessionSuite(kind: 'local' | 'docker', setup: () => Promise<{ executor:
       if (docker) expect(await ownContainers(docker)).toEqual([]);
     }, 60_000);
 
+    it('the session closes itself at its deadline, killing what runs; a signal aborted before opening runs nothing', async (ctx) => {
+      if (skip) return ctx.skip();
+      const s = await executor.openSession(env, { timeoutMs: 4_000 });
+      const t0 = performance.now();
+      const r = await s.run(['sleep', '300'], { timeoutMs: 300_000 });
+      expect(r.aborted).toBe(true);
+      expect(performance.now() - t0).toBeLessThan(30_000);
+      expect((await s.run(['true'], { timeoutMs: 1000 })).aborted).toBe(true);
+      await s.close(); // the close the deadline began: the same promise
+      if (kind === 'local') expect(existsSync(s.scratch)).toBe(false);
+      if (docker) expect(await ownContainers(docker)).toEqual([]);
+
+      const aborted = new AbortController();
+      aborted.abort(new Error('stopped before it began'));
+      // local opens a session that is already closed; docker cannot make its scratch in a killed container
+      const opened = await executor.openSession(env, { timeoutMs: 120_000, signal: aborted.signal }).catch(() => null);
+      if (opened) expect((await opened.run(['true'], { timeoutMs: 10_000 })).aborted).toBe(true);
+      await opened?.close();
+      if (docker) expect(await ownContainers(docker)).toEqual([]);
+    }, 90_000);
+
     it('an environment that is gone cannot open a session', async (ctx) => {
       if (skip) return ctx.skip();
       const gone: EnvironmentRef = kind === 'local'

@@ -12,6 +12,7 @@ import type Docker from 'dockerode';
 import { OutputTail } from '../../process/run-process.js';
 import { childEnv } from '../../process/child-env.js';
 import type { EnvironmentRef, ExecResult, ExecSession, SessionOptions, SessionRunOptions } from '../executor.js';
+import { MAX_TIMER_MS, sessionLifetime } from '../session-lifetime.js';
 import { demux, hostConfig } from './containers.js';
 import { containerName, removeContainer, withSignal } from './engine.js';
 import { BUILD_USER, BUILD_USER_SPEC, envList, IMAGE_ENV, REPO_DIR, ROOT } from './layout.js';
@@ -21,7 +22,6 @@ import { filesWithParents, safeRelativePath, tarArchive } from './tar.js';
 export const SESSION_DIR = `${ROOT}/session`;
 /** Label of session containers (the reaper also knows them by name). */
 export const SESSION_LABEL = 'perfmine.session';
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export async function openDockerSession(docker: Docker, env: EnvironmentRef, image: string, o: SessionOptions & { pidsLimit: number }): Promise<ExecSession> {
   const container = await docker.createContainer({
@@ -51,15 +51,11 @@ export async function openDockerSession(docker: Docker, env: EnvironmentRef, ima
 class DockerSession implements ExecSession {
   readonly scratch = SESSION_DIR;
   private closed: Promise<void> | null = null;
-  private readonly timer: NodeJS.Timeout;
-  private readonly onOuterAbort = () => { void this.close(); };
+  private readonly lifetime: { release(): void };
   private puts = 0;
 
   constructor(private readonly docker: Docker, private readonly container: Docker.Container, readonly env: EnvironmentRef, private readonly o: SessionOptions) {
-    this.timer = setTimeout(() => { void this.close(); }, Math.min(o.timeoutMs, 2 ** 31 - 1));
-    this.timer.unref();
-    o.signal?.addEventListener('abort', this.onOuterAbort, { once: true });
-    if (o.signal?.aborted) void this.close();
+    this.lifetime = sessionLifetime(o, () => { void this.close(); });
   }
 
   async run(argv: string[], opts: SessionRunOptions): Promise<ExecResult> {
@@ -136,8 +132,7 @@ class DockerSession implements ExecSession {
 
   close(): Promise<void> {
     this.closed ??= (async () => {
-      clearTimeout(this.timer);
-      this.o.signal?.removeEventListener('abort', this.onOuterAbort);
+      this.lifetime.release();
       this.closedPromise?.resolve();
       await this.container.kill().catch(() => undefined);
       await removeContainer(this.docker, this.container.id);

@@ -11,6 +11,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runProcess } from '../../process/run-process.js';
 import type { EnvironmentRef, ExecResult, ExecSession, SessionOptions, SessionRunOptions } from '../executor.js';
+import { sessionLifetime } from '../session-lifetime.js';
 
 export interface LocalSessionDeps {
   env: EnvironmentRef;
@@ -34,16 +35,12 @@ class LocalSession implements ExecSession {
   private readonly closing = new AbortController();
   private readonly running = new Set<Promise<unknown>>();
   private closed: Promise<void> | null = null;
-  private readonly timer: NodeJS.Timeout;
-  private readonly onOuterAbort = () => { void this.close(); };
+  private readonly lifetime: { release(): void };
   private puts = 0;
 
   constructor(private readonly d: LocalSessionDeps, private readonly o: SessionOptions, readonly scratch: string) {
     this.env = d.env;
-    this.timer = setTimeout(() => { void this.close(); }, Math.min(o.timeoutMs, 2 ** 31 - 1));
-    this.timer.unref();
-    o.signal?.addEventListener('abort', this.onOuterAbort, { once: true });
-    if (o.signal?.aborted) void this.close();
+    this.lifetime = sessionLifetime(o, () => { void this.close(); });
   }
 
   async run(argv: string[], opts: SessionRunOptions): Promise<ExecResult> {
@@ -91,8 +88,7 @@ class LocalSession implements ExecSession {
 
   close(): Promise<void> {
     this.closed ??= (async () => {
-      clearTimeout(this.timer);
-      this.o.signal?.removeEventListener('abort', this.onOuterAbort);
+      this.lifetime.release();
       this.closing.abort(new Error('the session was closed'));
       await Promise.allSettled([...this.running]);
       await rm(this.scratch, { recursive: true, force: true });
