@@ -21,6 +21,7 @@ import { benchmark } from '../src/stages/benchmark.js';
 import { synthesizeImages } from '../src/stages/synthesize-images.js';
 import { IndexStandin } from '../src/standins/index/server.js';
 import { createTestDb, type TestDb } from './helpers/db.js';
+import { generatedResolvedPrs, insertResolvedPrs } from './helpers/resolved-prs.js';
 import { dockerTestSetup, ownContainers, removeImagesWithPrefix } from './helpers/docker.js';
 
 const PREFIX = `perfmine-t${process.pid}b`;
@@ -32,7 +33,7 @@ let index: IndexStandin | undefined;
 let repo: GeneratedRepo;
 let docker: Docker;
 let skipReason: string | null = null;
-const prIds = new Map<number, number>();
+let prIds = new Map<number, number>();
 
 const settings = () => loadConfig({
   PERFMINE_SCHEDULE: 'false', PERFMINE_DATA_DIR: path.join(root, 'data'), PERFMINE_PYTHON_INDEX_URL: index!.simpleUrl,
@@ -62,20 +63,7 @@ beforeAll(async () => {
   t = await createTestDb();
   repo = await generateDemoRepo(path.join(root, 'gen'));
   index = await IndexStandin.start({ wheelsDir: repo.wheelDir });
-  const repoId = (await sql<{ id: number }>`
-    INSERT INTO repositories (owner, name, clone_url, asv_config_path, metadata_fetched_at, last_scraped_at)
-    VALUES (${repo.owner}, ${repo.name}, ${repo.bare}, 'asv.conf.json', now(), now()) RETURNING id`.execute(t.db)).rows[0].id;
-  for (const number of NUMBERS) {
-    const { pr } = repo.prs.find((p) => p.pr.number === number)!;
-    const pkg = (await sql<{ id: number }>`
-      INSERT INTO packages (repository_id, merge_commit_sha, python_version, env_payload, can_install)
-      VALUES (${repoId}, ${pr.merge_commit_sha}, '3.11', ${JSON.stringify(PINS)}::jsonb, true) RETURNING id`.execute(t.db)).rows[0].id;
-    prIds.set(number, (await sql<{ id: number }>`
-      INSERT INTO pull_requests (repository_id, number, title, merged_at, merge_commit_sha, base_sha, patch,
-        is_performance_commit_symbolic, is_performance_commit, package_id, can_install, env_resolved_at, rendered_problem, problem_rendered_at)
-      VALUES (${repoId}, ${number}, ${pr.title}, ${pr.merged_at}, ${pr.merge_commit_sha}, ${pr.base_sha}, ${pr.patch},
-        true, true, ${pkg}, true, now(), 'Make it faster.', now()) RETURNING id`.execute(t.db)).rows[0].id);
-  }
+  ({ prIds } = await insertResolvedPrs(t.db, ...generatedResolvedPrs(repo, NUMBERS), { pins: PINS }));
   await runStages(['synthesize_images']);
 }, 900_000);
 

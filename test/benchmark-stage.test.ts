@@ -21,6 +21,7 @@ import { benchmark } from '../src/stages/benchmark.js';
 import { synthesizeImages } from '../src/stages/synthesize-images.js';
 import { IndexStandin } from '../src/standins/index/server.js';
 import { createTestDb, type TestDb } from './helpers/db.js';
+import { generatedResolvedPrs, insertResolvedPrs } from './helpers/resolved-prs.js';
 import { executorSettings, TEST_EXECUTOR, unavailableReason } from './helpers/executors.js';
 
 let t: TestDb;
@@ -31,7 +32,7 @@ let skipReason: string | null = null;
 const root = mkdtempSync(path.join(os.tmpdir(), 'perfmine-bench-stage-'));
 const dataDir = path.join(root, 'data');
 const PINS = ['demo-helpers==1.1.0', 'demo-units==0.9.0'];
-const prIds = new Map<number, number>();
+let prIds = new Map<number, number>();
 /** What this file's trials run is under here (other tests on the machine run runners of their own). */
 const RUNNER_MARKER = `${dataDir}/sessions/`;
 
@@ -84,20 +85,7 @@ beforeAll(async () => {
   index = await IndexStandin.start({ wheelsDir: repo.wheelDir });
   skipReason = await unavailableReason(buildStageDeps(settings(), silentLogger).executor);
   if (skipReason) return;
-  const repoId = (await sql<{ id: number }>`
-    INSERT INTO repositories (owner, name, clone_url, asv_config_path, metadata_fetched_at, last_scraped_at)
-    VALUES (${repo.owner}, ${repo.name}, ${repo.bare}, 'asv.conf.json', now(), now()) RETURNING id`.execute(t.db)).rows[0].id;
-  for (const number of NUMBERS) {
-    const { pr } = repo.prs.find((p) => p.pr.number === number)!;
-    const pkg = (await sql<{ id: number }>`
-      INSERT INTO packages (repository_id, merge_commit_sha, python_version, env_payload, can_install)
-      VALUES (${repoId}, ${pr.merge_commit_sha}, '3.11', ${JSON.stringify(PINS)}::jsonb, true) RETURNING id`.execute(t.db)).rows[0].id;
-    prIds.set(number, (await sql<{ id: number }>`
-      INSERT INTO pull_requests (repository_id, number, title, merged_at, merge_commit_sha, base_sha, patch,
-        is_performance_commit_symbolic, is_performance_commit, package_id, can_install, env_resolved_at, rendered_problem, problem_rendered_at)
-      VALUES (${repoId}, ${number}, ${pr.title}, ${pr.merged_at}, ${pr.merge_commit_sha}, ${pr.base_sha}, ${pr.patch},
-        true, true, ${pkg}, true, now(), 'Make it faster.', now()) RETURNING id`.execute(t.db)).rows[0].id);
-  }
+  ({ prIds } = await insertResolvedPrs(t.db, ...generatedResolvedPrs(repo, NUMBERS), { pins: PINS }));
   // Stage 6 for all of them first (their environments are what stage 7 runs in).
   await runStages(['synthesize_images']);
   for (const number of NUMBERS) {

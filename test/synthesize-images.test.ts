@@ -23,6 +23,7 @@ import { synthesizeImages } from '../src/stages/synthesize-images.js';
 import type { IndexStandin } from '../src/standins/index/server.js';
 import { LlmStandin } from '../src/standins/llm/server.js';
 import { createTestDb, type TestDb } from './helpers/db.js';
+import { insertResolvedPrs } from './helpers/resolved-prs.js';
 import { writeRepo, type RepoSpec, type WrittenRepo } from './helpers/build-repos.js';
 import { executorSettings, TEST_EXECUTOR, unavailableReason } from './helpers/executors.js';
 import { startIndex } from './helpers/python-index.js';
@@ -94,22 +95,9 @@ interface Inserted { repo: WrittenRepo; repoId: number; prIds: number[] }
 /** The repository's row, one package per base commit (Python 3.11, the pins) and its PRs, ready for stage 6. */
 async function insertRepo(spec: RepoSpec, o: { python?: string } = {}): Promise<Inserted> {
   const repo = await writeRepo(path.join(root, spec.name), spec);
-  const repoId = (await sql<{ id: number }>`
-    INSERT INTO repositories (owner, name, clone_url, asv_config_path, metadata_fetched_at, last_scraped_at)
-    VALUES ('test', ${spec.name}, ${repo.bare}, 'asv.conf.json', now(), now()) RETURNING id`.execute(t.db)).rows[0].id;
-  const prIds: number[] = [];
-  for (const pr of repo.prs) {
-    const pkg = (await sql<{ id: number }>`
-      INSERT INTO packages (repository_id, merge_commit_sha, python_version, env_payload, can_install)
-      VALUES (${repoId}, ${pr.mergeSha}, ${o.python ?? '3.11'}, ${JSON.stringify(pins)}::jsonb, true) RETURNING id`.execute(t.db)).rows[0].id;
-    prIds.push((await sql<{ id: number }>`
-      INSERT INTO pull_requests (repository_id, number, title, merged_at, merge_commit_sha, base_sha, patch,
-        is_performance_commit_symbolic, is_performance_commit, package_id, can_install, env_resolved_at,
-        rendered_problem, problem_rendered_at)
-      VALUES (${repoId}, ${pr.number}, ${pr.title}, ${pr.mergedAt}, ${pr.mergeSha}, ${pr.baseSha}, ${pr.patch},
-        true, true, ${pkg}, true, now(), 'Make value() faster.', now()) RETURNING id`.execute(t.db)).rows[0].id);
-  }
-  return { repo, repoId, prIds };
+  const { repoId, prIds } = await insertResolvedPrs(t.db, { owner: 'test', name: spec.name, cloneUrl: repo.bare }, repo.prs,
+    { pins, python: o.python, problem: 'Make value() faster.' });
+  return { repo, repoId, prIds: repo.prs.map((pr) => prIds.get(pr.number)!) };
 }
 
 async function spine(prId: number) {

@@ -3,8 +3,8 @@
  * stage 4's package (pins), the PR with its problem and patch, stage 6's
  * verified attempt and environment, and what stage 7 writes (a successful
  * benchmark_runs row with its machine and decision, per-benchmark results,
- * the PR's benchmark_decision, run id and speedups). Stage 7 is not in this
- * branch, so tests write its rows directly.
+ * the PR's benchmark_decision, run id and speedups), written directly so the
+ * publish tests need not run stage 7.
  */
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
