@@ -1,33 +1,17 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, inject } from 'vitest';
+import { describe, expect, it, inject } from 'vitest';
 import { sql } from 'kysely';
 import { readdirSync, readFileSync } from 'node:fs';
-import type { Daemon } from '../src/bus/daemon.js';
 import { addRepo } from '../src/commands/add-repo.js';
 import { connect } from '../src/db/connect.js';
 import { GitHubStandin } from '../src/standins/github/server.js';
-import { createTestDb, type TestDb } from './helpers/db.js';
-import { discoverStages, handlerContext, hourlyPRs, prCount, startDiscoverDaemon } from './helpers/discover.js';
+import { discoverFixture, discoverStages, handlerContext, hourlyPRs, prCount, startDiscoverDaemon } from './helpers/discover.js';
 import { createThrowawayDatabase } from './helpers/pg-provider.js';
 
-let t: TestDb;
-let standin: GitHubStandin | undefined;
-let daemon: Daemon | undefined;
-
-beforeAll(async () => { t = await createTestDb(); });
-afterAll(async () => { await t.destroy(); });
-beforeEach(async () => {
-  await sql`TRUNCATE repositories, discovery_runs, leases, stage_runs, rate_limit_pauses, workers RESTART IDENTITY CASCADE`.execute(t.db);
-});
-afterEach(async () => {
-  await daemon?.stop(2000);
-  daemon = undefined;
-  await standin?.close();
-  standin = undefined;
-});
+const f = discoverFixture();
 
 const ASV = { 'asv.conf.json': '{}' };
 const repositories = async () =>
-  (await sql<any>`SELECT id, full_name, github_id, ingest_enabled, ingest_reason FROM repositories ORDER BY id`.execute(t.db)).rows;
+  (await sql<any>`SELECT id, full_name, github_id, ingest_enabled, ingest_reason FROM repositories ORDER BY id`.execute(f.t.db)).rows;
 /** The id GitHub (the stand-in) reports for a repository. */
 async function githubId(s: GitHubStandin, fullName: string): Promise<number> {
   return ((await (await fetch(`${s.url}/repos/${fullName}`)).json()) as { id: number }).id;
@@ -35,94 +19,94 @@ async function githubId(s: GitHubStandin, fullName: string): Promise<number> {
 
 describe('repository names are case-insensitive, as on GitHub', () => {
   it('add-repo with another spelling finds the existing row, and a second spelling cannot be inserted', async () => {
-    const first = await addRepo(t.db, 'pydata/xarray');
-    const again = await addRepo(t.db, 'PyData/XArray');
+    const first = await addRepo(f.t.db, 'pydata/xarray');
+    const again = await addRepo(f.t.db, 'PyData/XArray');
     expect(again).toEqual({ id: first.id, created: false });
     expect((await repositories()).map((r) => r.full_name)).toEqual(['pydata/xarray']);
-    await expect(sql`INSERT INTO repositories (owner, name) VALUES ('PYDATA', 'xarray')`.execute(t.db))
+    await expect(sql`INSERT INTO repositories (owner, name) VALUES ('PYDATA', 'xarray')`.execute(f.t.db))
       .rejects.toMatchObject({ code: '23505' });
   });
 });
 
 describe('add-repo asks again', () => {
   it('a repository a stage gave up on runs again after add-repo', async () => {
-    standin = await GitHubStandin.start();
-    standin.addRepo({ owner: 'acme', name: 'lib', stars: 900, files: ASV });
-    standin.addPRs(hourlyPRs('acme/lib', 3, '2024-01-01T00:00:00Z'));
+    f.standin = await GitHubStandin.start();
+    f.standin.addRepo({ owner: 'acme', name: 'lib', stars: 900, files: ASV });
+    f.standin.addPRs(hourlyPRs('acme/lib', 3, '2024-01-01T00:00:00Z'));
     // Every search page comes back short (the row's own error, not an outage): scrape_commits
     // gives up on the repository after its 8 attempts.
-    standin.inject({ kind: 'truncate', times: 8 });
-    daemon = await startDiscoverDaemon(t, standin.url);
-    await addRepo(t.db, 'acme/lib');
-    await daemon.whenIdle();
-    const failed = await sql<any>`SELECT stage FROM leases WHERE failed_at IS NOT NULL`.execute(t.db);
+    f.standin.inject({ kind: 'truncate', times: 8 });
+    f.daemon = await startDiscoverDaemon(f.t, f.standin.url);
+    await addRepo(f.t.db, 'acme/lib');
+    await f.daemon.whenIdle();
+    const failed = await sql<any>`SELECT stage FROM leases WHERE failed_at IS NOT NULL`.execute(f.t.db);
     expect(failed.rows).toEqual([{ stage: 'scrape_commits' }]);
-    await addRepo(t.db, 'acme/lib');
-    await daemon.whenIdle();
-    expect(await prCount(t.db)).toBe(3);
-    expect((await sql<any>`SELECT count(*)::int AS n FROM leases`.execute(t.db)).rows[0].n).toBe(0);
+    await addRepo(f.t.db, 'acme/lib');
+    await f.daemon.whenIdle();
+    expect(await prCount(f.t.db)).toBe(3);
+    expect((await sql<any>`SELECT count(*)::int AS n FROM leases`.execute(f.t.db)).rows[0].n).toBe(0);
   });
 });
 
 describe("GitHub's repository id", () => {
   it('is kept by scrape_repos', async () => {
-    standin = await GitHubStandin.start();
-    standin.addRepo({ owner: 'other', name: 'first', files: ASV }); // so acme/lib's id is not 1, like row ids
-    standin.addRepo({ owner: 'acme', name: 'lib', stars: 900, files: ASV });
-    daemon = await startDiscoverDaemon(t, standin.url);
-    await addRepo(t.db, 'acme/lib');
-    await daemon.whenIdle();
-    expect((await repositories())[0]).toMatchObject({ full_name: 'acme/lib', github_id: await githubId(standin, 'acme/lib'), ingest_enabled: true });
+    f.standin = await GitHubStandin.start();
+    f.standin.addRepo({ owner: 'other', name: 'first', files: ASV }); // so acme/lib's id is not 1, like row ids
+    f.standin.addRepo({ owner: 'acme', name: 'lib', stars: 900, files: ASV });
+    f.daemon = await startDiscoverDaemon(f.t, f.standin.url);
+    await addRepo(f.t.db, 'acme/lib');
+    await f.daemon.whenIdle();
+    expect((await repositories())[0]).toMatchObject({ full_name: 'acme/lib', github_id: await githubId(f.standin, 'acme/lib'), ingest_enabled: true });
   });
 
   it('a renamed repository added under its new name is disabled, naming the row that has its PRs, and not scraped twice', async () => {
-    standin = await GitHubStandin.start();
-    standin.addRepo({ owner: 'acme', name: 'oldlib', stars: 900, files: ASV });
-    standin.addPRs(hourlyPRs('acme/oldlib', 20, '2024-01-01T00:00:00Z'));
-    daemon = await startDiscoverDaemon(t, standin.url);
-    await addRepo(t.db, 'acme/oldlib');
-    await daemon.whenIdle();
-    expect(await prCount(t.db)).toBe(20);
+    f.standin = await GitHubStandin.start();
+    f.standin.addRepo({ owner: 'acme', name: 'oldlib', stars: 900, files: ASV });
+    f.standin.addPRs(hourlyPRs('acme/oldlib', 20, '2024-01-01T00:00:00Z'));
+    f.daemon = await startDiscoverDaemon(f.t, f.standin.url);
+    await addRepo(f.t.db, 'acme/oldlib');
+    await f.daemon.whenIdle();
+    expect(await prCount(f.t.db)).toBe(20);
 
-    standin.renameRepo('acme/oldlib', 'acme/lib');
-    const searchesBefore = standin.stats.byRoute['graphql:search'];
-    await addRepo(t.db, 'acme/lib');
-    await daemon.whenIdle();
+    f.standin.renameRepo('acme/oldlib', 'acme/lib');
+    const searchesBefore = f.standin.stats.byRoute['graphql:search'];
+    await addRepo(f.t.db, 'acme/lib');
+    await f.daemon.whenIdle();
     const [old, renamed] = await repositories();
     expect(old).toMatchObject({ full_name: 'acme/oldlib', ingest_enabled: true });
     expect(renamed).toMatchObject({ full_name: 'acme/lib', github_id: null, ingest_enabled: false });
     expect(renamed.ingest_reason).toBe(`same GitHub repository (id ${old.github_id}, now acme/lib) as acme/oldlib (row ${old.id}); not scraped twice`);
-    expect(await prCount(t.db)).toBe(20);
-    expect(standin.stats.byRoute['graphql:search']).toBe(searchesBefore);
+    expect(await prCount(f.t.db)).toBe(20);
+    expect(f.standin.stats.byRoute['graphql:search']).toBe(searchesBefore);
   });
 
   it('discovery skips a repository present under another spelling or a former name', async () => {
-    standin = await GitHubStandin.start();
-    standin.addRepo({ owner: 'acme', name: 'lib', stars: 900, files: ASV });
-    standin.addRepo({ owner: 'other', name: 'oldtool', stars: 900, files: ASV });
-    standin.addRepo({ owner: 'brand', name: 'new', stars: 900, files: ASV });
-    daemon = await startDiscoverDaemon(t, standin.url);
-    await addRepo(t.db, 'ACME/Lib');
-    await addRepo(t.db, 'other/oldtool');
-    await daemon.whenIdle();
-    standin.renameRepo('other/oldtool', 'other/tool');
-    await sql`INSERT INTO discovery_runs (requested_by) VALUES ('sql')`.execute(t.db);
-    await daemon.whenIdle();
-    expect((await sql<any>`SELECT found, inserted FROM discovery_runs`.execute(t.db)).rows[0]).toEqual({ found: 3, inserted: 1 });
+    f.standin = await GitHubStandin.start();
+    f.standin.addRepo({ owner: 'acme', name: 'lib', stars: 900, files: ASV });
+    f.standin.addRepo({ owner: 'other', name: 'oldtool', stars: 900, files: ASV });
+    f.standin.addRepo({ owner: 'brand', name: 'new', stars: 900, files: ASV });
+    f.daemon = await startDiscoverDaemon(f.t, f.standin.url);
+    await addRepo(f.t.db, 'ACME/Lib');
+    await addRepo(f.t.db, 'other/oldtool');
+    await f.daemon.whenIdle();
+    f.standin.renameRepo('other/oldtool', 'other/tool');
+    await sql`INSERT INTO discovery_runs (requested_by) VALUES ('sql')`.execute(f.t.db);
+    await f.daemon.whenIdle();
+    expect((await sql<any>`SELECT found, inserted FROM discovery_runs`.execute(f.t.db)).rows[0]).toEqual({ found: 3, inserted: 1 });
     expect((await repositories()).map((r) => r.full_name)).toEqual(['ACME/Lib', 'other/oldtool', 'brand/new']);
   });
 
   it('discovery inserts its repositories only in its fenced write-back', async () => {
-    standin = await GitHubStandin.start();
-    standin.addRepo({ owner: 'acme', name: 'lib', stars: 900, files: ASV });
-    const run = (await sql<any>`INSERT INTO discovery_runs (requested_by) VALUES ('sql') RETURNING *`.execute(t.db)).rows[0];
-    const discover = discoverStages(standin.url).find((s) => s.name === 'discover_repos')!;
+    f.standin = await GitHubStandin.start();
+    f.standin.addRepo({ owner: 'acme', name: 'lib', stars: 900, files: ASV });
+    const run = (await sql<any>`INSERT INTO discovery_runs (requested_by) VALUES ('sql') RETURNING *`.execute(f.t.db)).rows[0];
+    const discover = discoverStages(f.standin.url).find((s) => s.name === 'discover_repos')!;
     const lease = { stage: 'discover_repos', subjectId: run.id, runId: 7, workerId: 'w' };
-    const result = await discover.handle(run, handlerContext(t.db, lease));
+    const result = await discover.handle(run, handlerContext(f.t.db, lease));
     expect(await repositories()).toEqual([]); // a worker that loses its lease now has written nothing
-    await t.db.transaction().execute((trx) => result.write!(trx)); // what the completer does once the lease is confirmed
-    expect((await repositories()).map((r) => [r.full_name, r.github_id])).toEqual([['acme/lib', await githubId(standin, 'acme/lib')]]);
-    expect((await sql<any>`SELECT inserted FROM discovery_runs`.execute(t.db)).rows[0].inserted).toBe(1);
+    await f.t.db.transaction().execute((trx) => result.write!(trx)); // what the completer does once the lease is confirmed
+    expect((await repositories()).map((r) => [r.full_name, r.github_id])).toEqual([['acme/lib', await githubId(f.standin, 'acme/lib')]]);
+    expect((await sql<any>`SELECT inserted FROM discovery_runs`.execute(f.t.db)).rows[0].inserted).toBe(1);
   });
 });
 
@@ -131,10 +115,10 @@ describe('migration 007 on rows spelled twice before it', () => {
     const scratch = await createThrowawayDatabase(inject('adminUrl'), 'perfmine_007');
     const conn = connect(scratch.url, 2);
     const pool = conn.pool;
-    standin = await GitHubStandin.start();
+    f.standin = await GitHubStandin.start();
     try {
-      const before007 = readdirSync('sql').filter((f) => f.endsWith('.sql') && f < '007').sort();
-      for (const f of before007) await pool.query(readFileSync(`sql/${f}`, 'utf8'));
+      const before007 = readdirSync('sql').filter((name) => name.endsWith('.sql') && name < '007').sort();
+      for (const file of before007) await pool.query(readFileSync(`sql/${file}`, 'utf8'));
       await pool.query(`INSERT INTO repositories (owner, name, metadata_fetched_at) VALUES
         ('pydata', 'xarray', now()), ('PyData', 'XArray', NULL), ('acme', 'lib', now())`);
       await pool.query(`INSERT INTO pull_requests (repository_id, number) VALUES (1, 10), (2, 10), (2, 11)`);
@@ -151,11 +135,11 @@ describe('migration 007 on rows spelled twice before it', () => {
 
       // scrape_repos leaves such a row disabled, without asking GitHub.
       const legacy = (await pool.query('SELECT * FROM repositories WHERE id = 2')).rows[0];
-      const scrapeRepos = discoverStages(standin.url).find((s) => s.name === 'scrape_repos')!;
+      const scrapeRepos = discoverStages(f.standin.url).find((s) => s.name === 'scrape_repos')!;
       const lease = { stage: 'scrape_repos', subjectId: 2, runId: 1, workerId: 'w' };
       const result = await scrapeRepos.handle(legacy, handlerContext(conn.db, lease));
       expect(result.set).toMatchObject({ ingest_enabled: false });
-      expect(standin.stats.total).toBe(0);
+      expect(f.standin.stats.total).toBe(0);
     } finally {
       await conn.close();
       await scratch.drop();

@@ -1,33 +1,17 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Daemon } from '../src/bus/daemon.js';
 import { addRepo } from '../src/commands/add-repo.js';
 import { distinctResults } from '../src/adapters/github/merged-windows.js';
 import type { ScrapedPR } from '../src/domain/pr.js';
 import { symbolicVerdict } from '../src/domain/symbolic.js';
 import { recordReject, upsertPullRequests } from '../src/store/upsert-pull-requests.js';
 import { GitHubStandin } from '../src/standins/github/server.js';
-import { createTestDb, type TestDb } from './helpers/db.js';
-import { hourlyPRs, prCount, rescrape, startDiscoverDaemon } from './helpers/discover.js';
+import { discoverFixture, hourlyPRs, prCount, rescrape, startDiscoverDaemon } from './helpers/discover.js';
 import { makeGitRepo } from './helpers/git-repo.js';
 
-let t: TestDb;
-let standin: GitHubStandin | undefined;
-let daemon: Daemon | undefined;
-
-beforeAll(async () => { t = await createTestDb(); });
-afterAll(async () => { await t.destroy(); });
-beforeEach(async () => {
-  await sql`TRUNCATE repositories, discovery_runs, leases, stage_runs, rate_limit_pauses, workers RESTART IDENTITY CASCADE`.execute(t.db);
-});
-afterEach(async () => {
-  await daemon?.stop(2000);
-  daemon = undefined;
-  await standin?.close();
-  standin = undefined;
-});
+const f = discoverFixture();
 
 const symbolic = { rule: 'loose' as const, maxFiles: 500, maxLines: 40_000 };
 const item = (pr: ScrapedPR) => ({ pr, symbolic: symbolicVerdict(pr, symbolic) });
@@ -39,53 +23,53 @@ function scraped(number: number, over: Partial<ScrapedPR> = {}): ScrapedPR {
   };
 }
 async function newRepository(): Promise<number> {
-  return (await sql<{ id: number }>`INSERT INTO repositories (owner, name) VALUES ('acme', 'lib') RETURNING id`.execute(t.db)).rows[0].id;
+  return (await sql<{ id: number }>`INSERT INTO repositories (owner, name) VALUES ('acme', 'lib') RETURNING id`.execute(f.t.db)).rows[0].id;
 }
 const stageErrors = async () =>
-  (await sql<{ error: string }>`SELECT error FROM stage_runs WHERE outcome = 'error' ORDER BY id`.execute(t.db)).rows.map((r) => r.error);
+  (await sql<{ error: string }>`SELECT error FROM stage_runs WHERE outcome = 'error' ORDER BY id`.execute(f.t.db)).rows.map((r) => r.error);
 
 describe('a PR reported twice in one batch', () => {
   it('is stored once, the newest merge winning', async () => {
     const repo = await newRepository();
-    const result = await upsertPullRequests(t.db, repo, [
+    const result = await upsertPullRequests(f.t.db, repo, [
       item(scraped(7, { title: 'first read' })),
       item(scraped(8)),
       item(scraped(7, { title: 'merged again later', mergedAt: '2024-03-05T00:00:00.000Z' })),
       item(scraped(7, { title: 'older copy', mergedAt: '2024-02-01T00:00:00.000Z' })),
     ]);
     expect(result).toEqual({ inserted: 2, updated: 0 });
-    const rows = (await sql<any>`SELECT number, title FROM pull_requests ORDER BY number`.execute(t.db)).rows;
+    const rows = (await sql<any>`SELECT number, title FROM pull_requests ORDER BY number`.execute(f.t.db)).rows;
     expect(rows).toEqual([{ number: 7, title: 'merged again later' }, { number: 8, title: 'Speed up 8' }]);
   });
 
   it('served twice beside all the others by GitHub search: the scrape succeeds and stores each PR once', async () => {
-    standin = await GitHubStandin.start();
-    standin.addRepo({ owner: 'acme', name: 'lib', stars: 900, files: { 'asv.conf.json': '{}' } });
+    f.standin = await GitHubStandin.start();
+    f.standin.addRepo({ owner: 'acme', name: 'lib', stars: 900, files: { 'asv.conf.json': '{}' } });
     const prs = hourlyPRs('acme/lib', 150, '2024-01-01T00:00:00Z');
     prs[40].search_duplicate = 'extra';
-    standin.addPRs(prs);
-    daemon = await startDiscoverDaemon(t, standin.url);
-    await addRepo(t.db, 'acme/lib');
-    await daemon.whenIdle();
-    expect(await prCount(t.db)).toBe(150);
+    f.standin.addPRs(prs);
+    f.daemon = await startDiscoverDaemon(f.t, f.standin.url);
+    await addRepo(f.t.db, 'acme/lib');
+    await f.daemon.whenIdle();
+    expect(await prCount(f.t.db)).toBe(150);
     expect(await stageErrors()).toEqual([]);
   }, 30_000);
 
   it('served in place of another PR: the window is an error naming the duplicate, never a silent loss', async () => {
-    standin = await GitHubStandin.start();
-    standin.addRepo({ owner: 'acme', name: 'lib', stars: 900, files: { 'asv.conf.json': '{}' } });
+    f.standin = await GitHubStandin.start();
+    f.standin.addRepo({ owner: 'acme', name: 'lib', stars: 900, files: { 'asv.conf.json': '{}' } });
     const prs = hourlyPRs('acme/lib', 150, '2024-01-01T00:00:00Z');
-    standin.addPRs([...prs.slice(0, 40), { ...prs[40], search_duplicate: 'displaces_next' }, ...prs.slice(41)]);
-    daemon = await startDiscoverDaemon(t, standin.url);
-    await addRepo(t.db, 'acme/lib');
+    f.standin.addPRs([...prs.slice(0, 40), { ...prs[40], search_duplicate: 'displaces_next' }, ...prs.slice(41)]);
+    f.daemon = await startDiscoverDaemon(f.t, f.standin.url);
+    await addRepo(f.t.db, 'acme/lib');
     // Let the first attempt fail, then let the search index heal.
     const deadline = Date.now() + 10_000;
     while (!(await stageErrors()).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    standin.addPRs([prs[40]]);
-    await daemon.whenIdle();
+    f.standin.addPRs([prs[40]]);
+    await f.daemon.whenIdle();
     expect((await stageErrors())[0]).toMatch(/short leaf: .* returned 149 of 150 PRs \(1 served twice\)/);
-    expect(await prCount(t.db)).toBe(150);
-    expect((await sql`SELECT * FROM failures`.execute(t.db)).rows).toEqual([]);
+    expect(await prCount(f.t.db)).toBe(150);
+    expect((await sql`SELECT * FROM failures`.execute(f.t.db)).rows).toEqual([]);
   }, 30_000);
 
   it('counts distinct results: a duplicate cannot stand in for a missing PR', () => {
@@ -102,10 +86,10 @@ describe('a PR reported twice in one batch', () => {
       writeFileSync(path.join(dir, 'pkg/core.py'), 'def f(xs):\n    return sorted(xs, key=id)\n');
       git('commit', '-qam', 'Speed up f by sorting (#9)');
       const latest = git('log', '-1', '--format=%H').trim();
-      daemon = await startDiscoverDaemon(t, 'http://127.0.0.1:9');
-      await addRepo(t.db, 'local/pkg', { gitPath: dir });
-      await daemon.whenIdle();
-      const rows = (await sql<any>`SELECT merge_commit_sha FROM pull_requests WHERE number = 9`.execute(t.db)).rows;
+      f.daemon = await startDiscoverDaemon(f.t, 'http://127.0.0.1:9');
+      await addRepo(f.t.db, 'local/pkg', { gitPath: dir });
+      await f.daemon.whenIdle();
+      const rows = (await sql<any>`SELECT merge_commit_sha FROM pull_requests WHERE number = 9`.execute(f.t.db)).rows;
       expect(rows).toEqual([{ merge_commit_sha: latest }]);
       expect(await stageErrors()).toEqual([]);
     } finally {
@@ -120,11 +104,11 @@ describe('text PostgreSQL would refuse (NUL, lone surrogates) is cleaned, never 
 
   it('in a PR from any source', async () => {
     const repo = await newRepository();
-    await upsertPullRequests(t.db, repo, [item(scraped(1, {
+    await upsertPullRequests(f.t.db, repo, [item(scraped(1, {
       title: `Speed up ${bad}`, body: bad, author: bad, labels: [bad],
       files: [{ path: `pkg/${bad}.py`, additions: 1, deletions: 0 }],
     }))]);
-    const pr = (await sql<any>`SELECT title, body, author, labels, files FROM pull_requests`.execute(t.db)).rows[0];
+    const pr = (await sql<any>`SELECT title, body, author, labels, files FROM pull_requests`.execute(f.t.db)).rows[0];
     expect(pr).toEqual({
       title: `Speed up ${cleaned}`, body: cleaned, author: cleaned, labels: [cleaned],
       files: [{ path: `pkg/${cleaned}.py`, additions: 1, deletions: 0 }],
@@ -133,23 +117,23 @@ describe('text PostgreSQL would refuse (NUL, lone surrogates) is cleaned, never 
 
   it('in the raw JSON of a rejected PR', async () => {
     const repo = await newRepository();
-    await recordReject(t.db, repo, 3, `missing merge time ${bad}`, { number: 3, title: bad, [`key${bad}`]: [bad] });
-    const reject = (await sql<any>`SELECT reason, raw FROM scrape_rejects`.execute(t.db)).rows[0];
+    await recordReject(f.t.db, repo, 3, `missing merge time ${bad}`, { number: 3, title: bad, [`key${bad}`]: [bad] });
+    const reject = (await sql<any>`SELECT reason, raw FROM scrape_rejects`.execute(f.t.db)).rows[0];
     expect(reject).toEqual({ reason: `missing merge time ${cleaned}`, raw: { number: 3, title: cleaned, [`key${cleaned}`]: [cleaned] } });
   });
 
   it('in a repository description and topics, and a PR body, from GitHub', async () => {
-    standin = await GitHubStandin.start();
-    standin.addRepo({ owner: 'acme', name: 'lib', stars: 900, description: `Fast ${bad}`, topics: [bad], files: { 'asv.conf.json': '{}' } });
-    standin.addPRs([{ ...hourlyPRs('acme/lib', 1, '2024-01-01T00:00:00Z')[0], title: `Speed up ${bad}`, body: bad }]);
-    daemon = await startDiscoverDaemon(t, standin.url);
-    await addRepo(t.db, 'acme/lib');
-    await daemon.whenIdle();
-    const repo = (await sql<any>`SELECT description, topics, ingest_enabled FROM repositories`.execute(t.db)).rows[0];
+    f.standin = await GitHubStandin.start();
+    f.standin.addRepo({ owner: 'acme', name: 'lib', stars: 900, description: `Fast ${bad}`, topics: [bad], files: { 'asv.conf.json': '{}' } });
+    f.standin.addPRs([{ ...hourlyPRs('acme/lib', 1, '2024-01-01T00:00:00Z')[0], title: `Speed up ${bad}`, body: bad }]);
+    f.daemon = await startDiscoverDaemon(f.t, f.standin.url);
+    await addRepo(f.t.db, 'acme/lib');
+    await f.daemon.whenIdle();
+    const repo = (await sql<any>`SELECT description, topics, ingest_enabled FROM repositories`.execute(f.t.db)).rows[0];
     expect(repo).toEqual({ description: `Fast ${cleaned}`, topics: [cleaned], ingest_enabled: true });
-    const pr = (await sql<any>`SELECT title, body FROM pull_requests`.execute(t.db)).rows[0];
+    const pr = (await sql<any>`SELECT title, body FROM pull_requests`.execute(f.t.db)).rows[0];
     expect(pr).toEqual({ title: `Speed up ${cleaned}`, body: cleaned });
-    await rescrape(t.db, daemon); // and a re-scrape finds nothing changed
+    await rescrape(f.t.db, f.daemon); // and a re-scrape finds nothing changed
     expect(await stageErrors()).toEqual([]);
   }, 30_000);
 });

@@ -1,3 +1,4 @@
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { sql } from 'kysely';
 import { Daemon } from '../../src/bus/daemon.js';
 import type { HandlerContext, StageDefinition } from '../../src/bus/stage.js';
@@ -6,10 +7,39 @@ import { loadConfig } from '../../src/config.js';
 import type { Db } from '../../src/db/connect.js';
 import { silentLogger } from '../../src/log.js';
 import { buildStageDeps, builtinStages } from '../../src/stages/index.js';
-import type { StandinPR } from '../../src/standins/github/server.js';
-import type { TestDb } from './db.js';
+import type { GitHubStandin, StandinPR } from '../../src/standins/github/server.js';
+import { createTestDb, type TestDb } from './db.js';
 
 const DISCOVER = ['discover_repos', 'scrape_repos', 'scrape_commits'];
+
+export interface DiscoverFixture {
+  t: TestDb;
+  /** The test's GitHub stand-in, closed after the test. */
+  standin: GitHubStandin;
+  /** The test's daemon, stopped after the test. */
+  daemon: Daemon | undefined;
+}
+
+/**
+ * The hooks of a discover test file: one throwaway database for the file,
+ * emptied before each test; after each, the test's daemon stopped and its
+ * stand-in closed.
+ */
+export function discoverFixture(): DiscoverFixture {
+  const f = { daemon: undefined } as DiscoverFixture;
+  beforeAll(async () => { f.t = await createTestDb(); });
+  afterAll(async () => { await f.t.destroy(); });
+  beforeEach(async () => {
+    await sql`TRUNCATE repositories, discovery_runs, leases, stage_runs, rate_limit_pauses, workers RESTART IDENTITY CASCADE`.execute(f.t.db);
+  });
+  afterEach(async () => {
+    await f.daemon?.stop(2000);
+    f.daemon = undefined;
+    await f.standin?.close();
+    (f as Partial<DiscoverFixture>).standin = undefined;
+  });
+  return f;
+}
 
 /** The discover stages configured for a GitHub stand-in at `githubUrl`, with short backoffs for tests. */
 export function discoverStages(githubUrl: string, env: Record<string, string> = {}): StageDefinition[] {
