@@ -24,6 +24,7 @@ import path from 'node:path';
 import { git, gitSucceeds } from '../../measure/git.js';
 import { abortError } from '../process/run-process.js';
 import { checkoutTree } from '../../measure/trees.js';
+import { KeyedLock } from '../keyed-lock.js';
 
 export interface RepoRef {
   id: number;
@@ -98,7 +99,7 @@ const UNAVAILABLE_MEMORY_MS = 60_000;
 const MARKER = '.perfmine-worktree';
 
 export class GitRepoStore implements RepoStore {
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyedLock();
   private readonly inUse = new Map<string, number>();
   /** Remotes that just failed, by clone path: the next PRs of that repository hear it at once instead of trying again. */
   private readonly unavailable = new Map<string, { until: number; message: string }>();
@@ -146,7 +147,7 @@ export class GitRepoStore implements RepoStore {
   async checkout(repo: RepoRef, sha: string, signal?: AbortSignal): Promise<Worktree> {
     checkSha(sha);
     const dir = path.join(this.opts.dataDir, 'worktrees', String(repo.id), sha);
-    await this.locked(`wt:${dir}`, async () => {
+    await this.locks.run(`wt:${dir}`, async () => {
       if (existsSync(path.join(dir, MARKER))) return;
       await rm(dir, { recursive: true, force: true });
       await this.makeCheckout(repo, sha, dir, signal);
@@ -171,7 +172,7 @@ export class GitRepoStore implements RepoStore {
   async checkoutInto(repo: RepoRef, sha: string, dir: string, signal?: AbortSignal): Promise<void> {
     checkSha(sha);
     if (existsSync(dir)) throw new Error(`checkout: ${dir} already exists`);
-    await this.locked(`wt:${dir}`, () => this.makeCheckout(repo, sha, dir, signal));
+    await this.locks.run(`wt:${dir}`, () => this.makeCheckout(repo, sha, dir, signal));
   }
 
   /** A detached working tree of `sha` at `dir` (absent): a shared clone of a git source, else a worktree of the managed clone. */
@@ -217,7 +218,7 @@ export class GitRepoStore implements RepoStore {
     for (const [i, t] of trees.entries()) {
       if (this.inUse.has(t.dir)) continue;
       if (i < this.maxCount && now - t.usedAt <= this.maxAgeMs) continue;
-      await this.locked(`wt:${t.dir}`, () => rm(t.dir, { recursive: true, force: true }));
+      await this.locks.run(`wt:${t.dir}`, () => rm(t.dir, { recursive: true, force: true }));
       removed++;
     }
     // Managed clones forget the worktrees that are gone.
@@ -236,7 +237,7 @@ export class GitRepoStore implements RepoStore {
       return (await has(repo.gitPath)) ? repo.gitPath : null;
     }
     const dir = this.clonePath(repo);
-    return this.locked(`clone:${dir}`, async () => {
+    return this.locks.run(`clone:${dir}`, async () => {
       const known = this.unavailable.get(dir);
       if (known && known.until > Date.now()) throw new RepoUnavailableError(known.message);
       try {
@@ -290,15 +291,6 @@ export class GitRepoStore implements RepoStore {
     await git(['-C', dir, 'fetch', '--quiet', '--no-tags', '--prune', '--filter=blob:none', 'origin'], { signal, timeoutMs: this.fetchTimeoutMs });
   }
 
-  /** Runs fn after every earlier fn with the same key (in this process). */
-  private locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(key) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const settled = next.then(() => undefined, () => undefined);
-    this.locks.set(key, settled);
-    void settled.then(() => { if (this.locks.get(key) === settled) this.locks.delete(key); });
-    return next;
-  }
 }
 
 /** The URL a GitHub repository is cloned from; a local path becomes file:// (so the partial clone filter applies). */

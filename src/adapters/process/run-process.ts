@@ -249,7 +249,7 @@ export function pdeathsigWrapper(): string | null {
 }
 
 /** The program `cmd` resolves to on PATH (or relative to cwd when it has a slash), or null. */
-function findExecutable(cmd: string, pathVar: string | undefined, cwd?: string): string | null {
+export function findExecutable(cmd: string, pathVar: string | undefined, cwd?: string): string | null {
   const candidates = cmd.includes('/')
     ? [path.resolve(cwd ?? process.cwd(), cmd)]
     : (pathVar ?? '').split(':').filter(Boolean).map((dir) => path.join(dir, cmd));

@@ -2,9 +2,8 @@
  * The resolver the stage uses, chosen once: `uv pip compile` when uv is on
  * PATH (or PERFMINE_RESOLVER=uv), else pip's resolver behind the cutoff proxy.
  */
-import { accessSync, constants } from 'node:fs';
-import path from 'node:path';
 import { childEnv } from '../process/child-env.js';
+import { findExecutable } from '../process/run-process.js';
 import { CutoffProxy } from './cutoff-proxy.js';
 import { PipResolver, UvResolver, type PythonResolver } from './resolver.js';
 
@@ -34,20 +33,10 @@ export function lazyResolver(settings: ResolverSettings): () => Promise<PythonRe
 }
 
 export async function createResolver(s: ResolverSettings): Promise<PythonResolver> {
-  const uv = s.kind === 'pip' ? null : findOnPath(s.uv, childEnv().PATH);
+  const uv = s.kind === 'pip' ? null : findExecutable(s.uv, childEnv().PATH);
   if (s.kind === 'uv' && !uv) throw new Error(`PERFMINE_RESOLVER=uv, but ${s.uv} is not on PATH`);
   if (uv) return new UvResolver({ uv, indexUrl: s.indexUrl, timeoutMs: s.timeoutMs });
   const proxy = await CutoffProxy.start({ upstream: s.indexUrl, timeoutMs: s.indexTimeoutMs });
   return new PipResolver({ python: s.python, indexUrl: s.indexUrl, timeoutMs: s.timeoutMs, proxy, cacheDir: s.cacheDir });
 }
 
-function findOnPath(cmd: string, pathVar: string | undefined): string | null {
-  const candidates = cmd.includes('/') ? [path.resolve(cmd)] : (pathVar ?? '').split(':').filter(Boolean).map((d) => path.join(d, cmd));
-  for (const file of candidates) {
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch { /* next */ }
-  }
-  return null;
-}

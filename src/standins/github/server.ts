@@ -6,7 +6,6 @@
  */
 import { closeNow, listenOnLoopback } from '../loopback.js';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { checkPR, epochSeconds, gitBlobSha, githubTime, loadPRsFromJsonl } from './data.js';
 import {

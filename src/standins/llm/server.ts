@@ -9,7 +9,6 @@
  */
 import { closeNow, listenOnLoopback } from '../loopback.js';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { countTokens, truncateToTokens } from '../../domain/tokens.js';
 import {

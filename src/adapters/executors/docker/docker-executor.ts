@@ -32,6 +32,7 @@ import type { Db } from '../../../db/connect.js';
 import { filesWithParents, safeRelativePath, tarArchive, tarDirectory } from './tar.js';
 import { fillWheelhouse, REQUIREMENTS_FILE } from './wheelhouse.js';
 import { BUILD_USER } from './layout.js';
+import { KeyedLock } from '../../keyed-lock.js';
 
 export interface DockerExecutorOptions {
   /** Default: dockerode against DOCKER_HOST or the default socket. */
@@ -69,7 +70,7 @@ const LOG_TAIL_BYTES = 64 * 1024;
 export class DockerExecutor implements Executor {
   readonly kind = 'docker' as const;
   readonly docker: Docker;
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyedLock();
   private reaped = false;
 
   /** Records layers in docker_images from now on (the daemon's database, known after start). */
@@ -125,7 +126,7 @@ export class DockerExecutor implements Executor {
     layers.base = { kind: 'base', name: baseName, id: base.id, parentId: null, reused: true, labels: base.labels };
     await this.record(layers.base, req, null);
 
-    const repo = await this.locked(`repo:${req.repo.id}:${base.id}`, () => ensureRepositoryLayer(this.docker, {
+    const repo = await this.locks.run(`repo:${req.repo.id}:${base.id}`, () => ensureRepositoryLayer(this.docker, {
       prefix: this.o.imagePrefix, repo: req.repo, commit: req.commit, python: req.python, base: layers.base!, limits: this.o.buildLimits,
       timeoutMs: this.o.repositoryTimeoutMs, tmpDir: this.tmpDir(), signal,
     }));
@@ -136,7 +137,7 @@ export class DockerExecutor implements Executor {
     const name = prImageName(this.o.imagePrefix, {
       key: req.key, repoImageId: repo.layer.id, commit: req.commit, python: req.python, requirements: req.requirements, script: req.script,
     });
-    return this.locked(`pr:${name}`, async () => {
+    return this.locks.run(`pr:${name}`, async () => {
       const existing = await findImage(this.docker, name);
       if (existing && existing.labels['perfmine.layer'] === 'pr') {
         layers.pr = { kind: 'pr', name, id: existing.id, parentId: repo.layer.id, reused: true, labels: existing.labels };
@@ -284,15 +285,6 @@ git checkout --quiet --detach --force "$1"`, 'checkout', req.commit]);
     if (reaped.length) this.o.log?.warn({ containers: reaped }, 'removed containers left by perfmine processes that died');
   }
 
-  /** Runs fn after every earlier fn with the same key (in this process): one build of a layer at a time. */
-  private locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(key) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const settled = next.then(() => undefined, () => undefined);
-    this.locks.set(key, settled);
-    void settled.then(() => { if (this.locks.get(key) === settled) this.locks.delete(key); });
-    return next;
-  }
 }
 
 /** The image an environment runs: its id (the verified content), never a tag that could have moved. */
