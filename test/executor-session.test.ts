@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
-import type { EnvironmentRef, Executor } from '../src/adapters/executors/executor.js';
+import { EnvironmentGoneError, type EnvironmentRef, type Executor } from '../src/adapters/executors/executor.js';
 import { DEFAULT_PYTHON_PATHS } from '../src/adapters/executors/local/interpreters.js';
 import { LocalExecutor } from '../src/adapters/executors/local/local-executor.js';
 import { GitRepoStore, type RepoRef } from '../src/adapters/git/repo-store.js';
@@ -170,9 +170,10 @@ function sessionSuite(kind: 'local' | 'docker', setup: () => Promise<{ executor:
     it('an environment that is gone cannot open a session', async (ctx) => {
       if (skip) return ctx.skip();
       const gone: EnvironmentRef = kind === 'local'
-        ? { ...env, ref: env.ref.replace(/#.*/, '#/nonexistent/src') }
+        ? { ...env, ref: env.ref.split(path.dirname(env.workdir)).join(path.join(path.dirname(path.dirname(env.workdir)), 'gone-environment')) }
         : { ...env, digest: `sha256:${'0'.repeat(64)}`, ref: `gone@sha256:${'0'.repeat(64)}` };
-      await expect(executor.openSession(gone, { timeoutMs: 10_000 })).rejects.toThrow();
+      // EnvironmentGoneError: stage 7 sends the PR back for a rebuild instead of pausing for the executor
+      await expect(executor.openSession(gone, { timeoutMs: 10_000 })).rejects.toBeInstanceOf(EnvironmentGoneError);
     });
   });
 }

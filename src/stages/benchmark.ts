@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sql, type Transaction } from 'kysely';
-import { ServiceDownError, type HandlerContext, type StageDefinition, type StageResult, type SubjectRow } from '../bus/stage.js';
+import { PermanentError, ServiceDownError, type HandlerContext, type StageDefinition, type StageResult, type SubjectRow } from '../bus/stage.js';
 import type { Database } from '../db/schema.js';
-import type { EnvironmentRef, ExecSession } from '../adapters/executors/executor.js';
+import { EnvironmentGoneError, type EnvironmentRef, type ExecSession } from '../adapters/executors/executor.js';
 import { RepoUnavailableError, type RepoRef } from '../adapters/git/repo-store.js';
 import { buildLayout, findAsvConfig, isBenchmarkSuitePath } from '../domain/build-layout.js';
 import { declaresExtensions } from '../domain/build-script.js';
@@ -17,6 +17,7 @@ import {
 import { runOracle, type OracleOutcome } from '../measure/oracle.js';
 import { baseLineRanges } from '../domain/changed-lines.js';
 import { RUNNER_PATH } from '../measure/runner.js';
+import { ENVIRONMENT_GONE_COST, rebuildsRequested, requestRebuild } from '../store/rebuild-environment.js';
 import type { StageDeps } from './deps.js';
 import { EXECUTOR_GROUP } from './synthesize-images.js';
 
@@ -52,6 +53,8 @@ print(json.dumps({'cpu_model': cpu or platform.processor() or None, 'cores': os.
 `;
 
 const TEST_FILES_MAX = 2000;
+/** Round trips to stage 6 for an environment that was gone, before the PR fails. */
+export const MAX_REBUILDS = 2;
 const TEST_TEXT_MAX = 256 * 1024;
 
 /**
@@ -66,6 +69,22 @@ const TEST_TEXT_MAX = 256 * 1024;
  * stopped writes nothing (no half run is ever counted).
  */
 export function benchmark(deps: StageDeps): StageDefinition {
+  /**
+   * The PR's verified environment is gone (an image or build directory was
+   * removed): the PR goes back to stage 6 for a new one and this stage moves
+   * on. After MAX_REBUILDS such round trips it fails instead, saying so:
+   * something keeps removing environments.
+   */
+  const rebuild = async (pr: SubjectRow, ctx: HandlerContext, envRef: string | null, why: string): Promise<StageResult> => {
+    const earlier = await rebuildsRequested(ctx.db, BENCHMARK_STAGE, pr.id);
+    if (earlier >= MAX_REBUILDS) {
+      throw new PermanentError(`the verified environment was gone again (${why}), after ${earlier} rebuilds: something removes environments before they are benchmarked`);
+    }
+    ctx.log.warn({ pr: pr.id, env: envRef }, `environment gone, sent back to synthesize_images: ${why}`);
+    const reason = `rebuild ${earlier + 1} of ${MAX_REBUILDS} requested by benchmark: ${why}`;
+    return { cost: { [ENVIRONMENT_GONE_COST]: why }, write: (trx) => requestRebuild(trx, pr.id, envRef, reason) };
+  };
+
   const { config, executor } = deps;
   const cpus = config.PERFMINE_BENCHMARK_CPUS ?? String(Math.max(0, os.cpus().length - 1));
   const testTimeoutMs = config.PERFMINE_TEST_TIMEOUT_S * 1000;
@@ -108,7 +127,7 @@ export function benchmark(deps: StageDeps): StageDefinition {
         WHERE pull_request_id = ${pr.id} AND succeeded AND env_ref = ${pr.container_name}
         ORDER BY id DESC LIMIT 1`.execute(ctx.db)).rows[0];
       const env = envRow?.environment ?? null;
-      if (!env) throw new ServiceDownError(EXECUTOR_GROUP, `PR ${pr.id}'s environment ${pr.container_name} has no verified candidate_containers row`);
+      if (!env) return rebuild(pr, ctx, null, `no verified candidate_containers row names ${pr.container_name}`);
 
       // What to apply: the patch without the benchmark suite and the asv config (as stage 6 checked it applies).
       const repoRow = await ctx.db.selectFrom('repositories')
@@ -142,6 +161,7 @@ export function benchmark(deps: StageDeps): StageDefinition {
         });
       } catch (err) {
         if (signal.aborted) throw err;
+        if (err instanceof EnvironmentGoneError) return rebuild(pr, ctx, env.ref, err.message);
         throw new ServiceDownError(EXECUTOR_GROUP, `PR ${pr.id}'s environment ${env.ref} cannot be run: ${(err as Error).message.slice(0, 300)}`);
       }
       try {

@@ -35,6 +35,14 @@ export interface BuildRequest {
   timeoutMs: number;
 }
 
+/** The environment a ref names no longer exists (its image or build directory was removed): rebuild it, the executor is fine. */
+export class EnvironmentGoneError extends Error {
+  constructor(readonly ref: string, detail: string) {
+    super(`the environment ${ref} is gone: ${detail}`);
+    this.name = 'EnvironmentGoneError';
+  }
+}
+
 /** A built environment. `ref` is what `pull_requests.container_name` stores; `digest` identifies its exact content. */
 export interface EnvironmentRef {
   executor: ExecutorKind;
@@ -147,7 +155,7 @@ export interface Executor {
    * every exec starts from the image: nothing one exec writes is seen by the next.
    */
   exec(env: EnvironmentRef, argv: string[], opts: ExecOptions): Promise<ExecResult>;
-  /** A session in a built environment (see ExecSession). Rejects when the environment is gone. */
+  /** A session in a built environment (see ExecSession). Rejects with EnvironmentGoneError when the environment is gone. */
   openSession(env: EnvironmentRef, opts: SessionOptions): Promise<ExecSession>;
   /** Throws an environment away (it failed verification, or was superseded). */
   discard(env: EnvironmentRef): Promise<void>;

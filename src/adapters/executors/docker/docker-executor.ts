@@ -18,7 +18,10 @@ import type Docker from 'dockerode';
 import type { Logger } from '../../../log.js';
 import { childEnv } from '../../process/child-env.js';
 import { abortError } from '../../process/run-process.js';
-import type { BuildRequest, BuildResult, EnvironmentRef, ExecOptions, ExecResult, ExecSession, Executor, SessionOptions } from '../executor.js';
+import {
+  EnvironmentGoneError, type BuildRequest, type BuildResult, type EnvironmentRef, type ExecOptions, type ExecResult, type ExecSession, type Executor,
+  type SessionOptions,
+} from '../executor.js';
 import { openDockerSession } from './session.js';
 import { baseImageName } from './base-image.js';
 import { LayerContainer, runInFreshContainer, type ContainerLimits } from './containers.js';
@@ -244,7 +247,7 @@ git checkout --quiet --detach --force "$1"`, 'checkout', req.commit]);
 
   async openSession(env: EnvironmentRef, opts: SessionOptions): Promise<ExecSession> {
     const image = imageOf(env);
-    if (!(await findImage(this.docker, image))) throw new Error(`the environment ${env.ref} is gone: no image ${image}`);
+    if (!(await findImage(this.docker, image))) throw new EnvironmentGoneError(env.ref, `no image ${image}`);
     await this.reapOnce();
     return openDockerSession(this.docker, env, image, { ...opts, pidsLimit: this.o.execPidsLimit });
   }

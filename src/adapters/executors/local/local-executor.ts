@@ -32,7 +32,10 @@ import type { RepoStore } from '../../git/repo-store.js';
 import { childEnv } from '../../process/child-env.js';
 import { runProcess } from '../../process/run-process.js';
 import { INDEX_GROUP } from '../../python/resolver.js';
-import type { BuildRequest, BuildResult, EnvironmentRef, ExecOptions, ExecResult, ExecSession, Executor, SessionOptions } from '../executor.js';
+import {
+  EnvironmentGoneError, type BuildRequest, type BuildResult, type EnvironmentRef, type ExecOptions, type ExecResult, type ExecSession, type Executor,
+  type SessionOptions,
+} from '../executor.js';
 import { InterpreterFinder } from './interpreters.js';
 import { createLayer } from './layer.js';
 import { SharedEnvironments } from './shared-env.js';
@@ -197,7 +200,7 @@ export class LocalExecutor implements Executor {
     const [venv, src] = [path.resolve(m[1]), path.resolve(m[2])];
     const dir = path.dirname(venv);
     if (path.dirname(dir) !== this.buildsRoot || path.dirname(src) !== dir) throw new Error(`${env.ref} is not an environment under ${this.buildsRoot}`);
-    if (!existsSync(venv) || !existsSync(src)) throw new Error(`the environment ${env.ref} is gone`);
+    if (!existsSync(venv) || !existsSync(src)) throw new EnvironmentGoneError(env.ref, `no ${existsSync(venv) ? src : venv}`);
     return { dir, venv, src };
   }
 
