@@ -197,6 +197,38 @@ describe(`benchmark (stage 7) with the ${TEST_EXECUTOR} executor`, () => {
     expect(liveWith(RUNNER_MARKER)).toEqual([]);
   }, 600_000);
 
+  it('an environment of the other executor makes the stage wait with the UPDATE that rebuilds it; after that UPDATE stage 6 rebuilds it and stage 7 decides it', async (ctx) => {
+    if (skipReason) return ctx.skip(skipReason);
+    const id = prIds.get(7)!;
+    const other = TEST_EXECUTOR === 'local' ? 'docker' : 'local';
+    await sql`UPDATE pull_requests SET executor = ${other}, benchmarked_at = NULL WHERE id = ${id}`.execute(t.db);
+    const runsBefore = (await runsOf(7)).length;
+    const deps = buildStageDeps(settings(), silentLogger);
+    daemon = new Daemon({ db: t.db, connectionString: t.url, stages: [benchmark(deps)], pollIntervalMs: 200, breaker: { baseSeconds: 0.5, maxSeconds: 1 } });
+    await daemon.start();
+    const deadline = Date.now() + 60_000;
+    let pause: any;
+    while (!pause && Date.now() < deadline) {
+      pause = (await sql<any>`SELECT kind, reason FROM rate_limit_pauses WHERE group_name = 'executor'`.execute(t.db)).rows[0];
+      if (!pause) await new Promise((r) => setTimeout(r, 200));
+    }
+    await daemon.stop(5000);
+    daemon = undefined;
+    expect(pause).toMatchObject({ kind: 'breaker' });
+    expect(pause.reason).toContain(`built by the ${other} executor; this daemon runs ${TEST_EXECUTOR}`);
+    const update = /UPDATE pull_requests SET .*$/.exec(pause.reason)![0];
+    expect((await sql<any>`SELECT failed FROM funnel WHERE stage = 'benchmark'`.execute(t.db)).rows[0].failed).toBe(0);
+
+    await sql.raw(update).execute(t.db);
+    await runStages(['synthesize_images', 'benchmark'], { PERFMINE_BENCHMARK_BUDGET_S: '2' });
+    const after = await sql<any>`SELECT executor, benchmarked_at FROM pull_requests WHERE id = ${id}`.execute(t.db);
+    expect(after.rows[0].executor).toBe(TEST_EXECUTOR);
+    expect(after.rows[0].benchmarked_at).not.toBeNull();
+    expect(await runsOf(7)).toHaveLength(runsBefore + 1);
+    // The success closed the executor group's breaker.
+    expect((await sql<any>`SELECT trips FROM rate_limit_pauses WHERE group_name = 'executor'`.execute(t.db)).rows[0].trips).toBe(0);
+  }, 240_000);
+
   it('an environment that is gone sends the PR back to stage 6, which builds a new one that stage 7 then decides; the stage never waits; the third time it fails saying why', async (ctx) => {
     if (skipReason) return ctx.skip(skipReason);
     if (TEST_EXECUTOR !== 'local') return ctx.skip('the local executor\'s build directory is removed here');
@@ -218,7 +250,7 @@ describe(`benchmark (stage 7) with the ${TEST_EXECUTOR} executor`, () => {
     expect(sentBack).toMatchObject({ container_name: null, env_built_at: null });
     expect(sentBack.build_reason).toMatch(/^rebuild 1 of 2 requested by benchmark: the environment .* is gone: no /);
     expect((await sql<any>`SELECT reusable FROM candidate_containers WHERE env_ref = ${goneRef}`.execute(t.db)).rows.every((r: any) => !r.reusable)).toBe(true);
-    expect((await sql<any>`SELECT count(*)::int AS n FROM rate_limit_pauses WHERE group_name = 'executor'`.execute(t.db)).rows[0].n).toBe(0);
+    expect((await sql<any>`SELECT count(*)::int AS n FROM rate_limit_pauses WHERE group_name = 'executor' AND reason LIKE '%gone%'`.execute(t.db)).rows[0].n).toBe(0);
     expect((await benchmarkFunnel()).failed).toBe(0);
     expect(await runsOf(7)).toHaveLength(runsBefore);
 

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { sql, type Transaction } from 'kysely';
 import { PermanentError, ServiceDownError, type HandlerContext, type StageDefinition, type StageResult, type SubjectRow } from '../bus/stage.js';
+import { reportServiceOk } from '../bus/attempt-scope.js';
 import type { Database } from '../db/schema.js';
 import { EnvironmentGoneError, type EnvironmentRef, type ExecSession } from '../adapters/executors/executor.js';
 import { RepoUnavailableError, type RepoRef } from '../adapters/git/repo-store.js';
@@ -120,7 +121,9 @@ export function benchmark(deps: StageDeps): StageDefinition {
       const wall = () => Math.round((performance.now() - began) / 100) / 10;
       await ensureAvailable(signal);
       if (pr.executor && pr.executor !== executor.kind) {
-        throw new ServiceDownError(EXECUTOR_GROUP, `PR ${pr.id}'s environment was built by the ${pr.executor} executor; this daemon runs ${executor.kind} (PERFMINE_EXECUTOR)`);
+        throw new ServiceDownError(EXECUTOR_GROUP, `PR ${pr.id}'s environment was built by the ${pr.executor} executor; this daemon runs ${executor.kind} `
+          + `(PERFMINE_EXECUTOR). Run a daemon with PERFMINE_EXECUTOR=${pr.executor}, or have stage 6 rebuild them with ${executor.kind}: `
+          + `UPDATE pull_requests SET container_name = NULL, env_built_at = NULL WHERE executor = '${pr.executor}' AND benchmarked_at IS NULL`);
       }
       const envRow = (await sql<{ environment: EnvironmentRef | null }>`
         SELECT environment FROM candidate_containers
@@ -164,6 +167,7 @@ export function benchmark(deps: StageDeps): StageDefinition {
         if (err instanceof EnvironmentGoneError) return rebuild(pr, ctx, env.ref, err.message);
         throw new ServiceDownError(EXECUTOR_GROUP, `PR ${pr.id}'s environment ${env.ref} cannot be run: ${(err as Error).message.slice(0, 300)}`);
       }
+      reportServiceOk(EXECUTOR_GROUP); // an environment runs: the executor's breaker, if open, closes
       try {
         const at = (rel: string) => `${session.scratch}/${rel}`;
         const must = async (what: string, argv: string[], o: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}) => {

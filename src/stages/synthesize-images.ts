@@ -25,6 +25,7 @@ import {
 } from '../store/candidate-containers.js';
 import type { StageDeps } from './deps.js';
 import { loadPrompt, PROMPTS_DIR, recordPrompts } from './prompts.js';
+import { reportServiceOk } from '../bus/attempt-scope.js';
 
 export const SYNTHESIZE_STAGE = 'synthesize_images';
 /** The breaker group of an executor that cannot work at all (no Docker engine, no base image). */
@@ -175,6 +176,9 @@ export function synthesizeImages(deps: StageDeps): StageDefinition {
           key: `pr${pr.id}-${strategy}-${base.slice(0, 12)}-${hash.slice(0, 8)}`, repo, commit: base, python, requirements: pins,
           indexUrl, script, timeoutMs: buildTimeoutMs,
         }, signal);
+        // The executor answered (and, for a build that installed its pins, the index did): their breakers, if open, close.
+        reportServiceOk(EXECUTOR_GROUP);
+        if (build.ok && pins.length) reportServiceOk(INDEX_GROUP);
         ctx.addCost({ builds: 1, build_seconds: Math.round(build.durationMs / 100) / 10 });
         const logTail = build.logTail.slice(-tailChars);
         if (!build.ok || !build.env) {

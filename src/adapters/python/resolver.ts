@@ -9,6 +9,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { reportServiceOk } from '../../bus/attempt-scope.js';
 import { ServiceDownError } from '../../bus/stage.js';
 import { childEnv } from '../process/child-env.js';
 import { abortError, runProcess, type ProcessResult } from '../process/run-process.js';
@@ -122,6 +123,7 @@ export class PipResolver implements PythonResolver {
         throw new ServiceDownError(INDEX_GROUP, `package index ${this.indexUrl} failed: ${session.upstreamFailures.slice(0, 3).join('; ')}`);
       }
       if (r.code === 0) {
+        reportServiceOk(INDEX_GROUP);
         const pins = pinsFromReport(JSON.parse(await readFile(report, 'utf8')));
         if (!req.cutoff) return { ok: true, pins };
         // Nothing hidden yet: the same holds up to now, when the pages were read.
@@ -133,6 +135,7 @@ export class PipResolver implements PythonResolver {
         return { ok: false, kind: 'cutoff-impossible', reason: `the index gives no upload times (${[...session.missingUploadTimes].slice(0, 5).join(', ')}): a cutoff is impossible` };
       }
       if (NETWORK_FAILURE.test(reason)) throw new ServiceDownError(INDEX_GROUP, `package index ${this.indexUrl} failed: ${reason.slice(0, 500)}`);
+      reportServiceOk(INDEX_GROUP); // it answered: the requirements are what cannot be met
       return { ok: false, kind: 'unresolvable', reason };
     } finally {
       session.close();
@@ -193,9 +196,13 @@ export class UvResolver implements PythonResolver {
       env: childEnv(), input: `${req.requirements.join('\n')}\n`, timeoutMs: this.opts.timeoutMs, signal: req.signal, maxOutputBytes: 1024 * 1024,
     });
     checkRun(r, 'uv', this.opts.timeoutMs, req.signal);
-    if (r.code === 0) return { ok: true, pins: pinsFromCompiled(r.stdoutTail) };
+    if (r.code === 0) {
+      reportServiceOk(INDEX_GROUP);
+      return { ok: true, pins: pinsFromCompiled(r.stdoutTail) };
+    }
     const reason = resolverMessage(r.stderrTail);
     if (NETWORK_FAILURE.test(reason)) throw new ServiceDownError(INDEX_GROUP, `package index ${this.indexUrl} failed: ${reason.slice(0, 500)}`);
+    reportServiceOk(INDEX_GROUP);
     return { ok: false, kind: 'unresolvable', reason };
   }
 }
