@@ -1,31 +1,13 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { Daemon, type DaemonOptions } from '../src/bus/daemon.js';
+import type { Daemon } from '../src/bus/daemon.js';
 import type { SubjectRow } from '../src/bus/stage.js';
 import { connect } from '../src/db/connect.js';
-import { createTestDb, type TestDb } from './helpers/db.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
-import { createWidgets, insertWidgets, sleep, stageA, stageB, waitFor } from './helpers/widgets.js';
+import { insertWidgets, sleep, stageA, stageB, waitFor, widgetsFixture } from './helpers/widgets.js';
 
-let t: TestDb;
-const daemons: Daemon[] = [];
-
-beforeAll(async () => { t = await createTestDb(); });
-afterAll(async () => { await t.destroy(); });
-beforeEach(async () => {
-  await sql`DROP TABLE IF EXISTS widgets`.execute(t.db);
-  await sql`TRUNCATE leases, stage_runs, rate_limit_pauses, stage_settings, stages, workers`.execute(t.db);
-  await createWidgets(t.db);
-});
-afterEach(async () => {
-  await Promise.all(daemons.splice(0).map((d) => d.stop(1000)));
-});
-
-function daemon(opts: Partial<DaemonOptions> & Pick<DaemonOptions, 'stages'>): Daemon {
-  const d = new Daemon({ db: t.db, connectionString: t.url, pollIntervalMs: 200, sweepIntervalMs: 200, http: { port: 0 }, ...opts });
-  daemons.push(d);
-  return d;
-}
+const widgetDb = widgetsFixture({ defaults: { http: { port: 0 } } });
+const { daemon } = widgetDb;
 
 /** Parses Prometheus text exposition: `name{a="b"} value` lines into a list of samples (HELP/TYPE checked). */
 function parseMetrics(text: string): Array<{ name: string; labels: Record<string, string>; value: number }> {
@@ -64,7 +46,7 @@ describe('the HTTP listener', () => {
       if (failOnce) { failOnce = false; throw new Error('first try fails'); }
       return { set: { b: `a=${row.a}` } };
     };
-    const d = daemon({ stages: [stageA(cost, { rateLimitGroups: ['llm'] }), stageB(flaky)], pools: [{ name: 'handlers', pool: t.pool }] });
+    const d = daemon({ stages: [stageA(cost, { rateLimitGroups: ['llm'] }), stageB(flaky)], pools: [{ name: 'handlers', pool: widgetDb.t.pool }] });
     await d.start();
     expect(d.httpUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const before = await scrape(d);
@@ -73,14 +55,14 @@ describe('the HTTP listener', () => {
     expect(before('perfmine_up')).toBe(1);
     expect(before('process_cpu_user_seconds_total')).toBeGreaterThanOrEqual(0); // default process metrics
 
-    await insertWidgets(t.db, 6);
-    await waitFor(async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM widgets WHERE b IS NOT NULL`.execute(t.db)).rows[0].n, (n) => n === 6);
+    await insertWidgets(widgetDb.t.db, 6);
+    await waitFor(async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM widgets WHERE b IS NOT NULL`.execute(widgetDb.t.db)).rows[0].n, (n) => n === 6);
     // Pause fill_b and add rows: they wait as pending of fill_b once fill_a is done with them.
-    await sql`UPDATE stage_settings SET paused = true WHERE stage = 'fill_b'`.execute(t.db);
+    await sql`UPDATE stage_settings SET paused = true WHERE stage = 'fill_b'`.execute(widgetDb.t.db);
     await sleep(300);
-    await insertWidgets(t.db, 4);
-    await waitFor(async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM widgets WHERE a IS NULL`.execute(t.db)).rows[0].n, (n) => n === 0);
-    await sql`INSERT INTO rate_limit_pauses (group_name, until, reason, kind, trips) VALUES ('llm', now() + interval '10 minutes', 'test', 'breaker', 1)`.execute(t.db);
+    await insertWidgets(widgetDb.t.db, 4);
+    await waitFor(async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM widgets WHERE a IS NULL`.execute(widgetDb.t.db)).rows[0].n, (n) => n === 0);
+    await sql`INSERT INTO rate_limit_pauses (group_name, until, reason, kind, trips) VALUES ('llm', now() + interval '10 minutes', 'test', 'breaker', 1)`.execute(widgetDb.t.db);
     await sleep(1600); // past the snapshot cache
 
     const after = await scrape(d);
@@ -108,16 +90,16 @@ describe('the HTTP listener', () => {
   });
 
   it('a lease reclaimed from a stuck worker counts in perfmine_stage_lease_expiries_total of the daemon that swept it', async () => {
-    await insertWidgets(t.db, 1);
+    await insertWidgets(widgetDb.t.db, 1);
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     const stuck = daemon({ workerId: 'stuck', heartbeat: false, sweepIntervalMs: 60_000, http: undefined,
       stages: [stageA(async () => { await held; return { set: { a: -1 } }; }, { leaseSeconds: 0.5, concurrency: 1 })] });
     await stuck.start();
-    await waitFor(async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM leases WHERE worker_id = 'stuck'`.execute(t.db)).rows[0].n, (n) => n === 1);
+    await waitFor(async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM leases WHERE worker_id = 'stuck'`.execute(widgetDb.t.db)).rows[0].n, (n) => n === 1);
     const rescuer = daemon({ workerId: 'rescuer', stages: [stageA(async () => ({ set: { a: 42 } }))] });
     await rescuer.start();
-    await waitFor(async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM widgets WHERE a = 42`.execute(t.db)).rows[0].n, (n) => n === 1);
+    await waitFor(async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM widgets WHERE a = 42`.execute(widgetDb.t.db)).rows[0].n, (n) => n === 1);
     release();
     const m = await scrape(rescuer);
     expect(m('perfmine_stage_lease_expiries_total', { stage: 'fill_a' })).toBe(1);
@@ -125,8 +107,8 @@ describe('the HTTP listener', () => {
   });
 
   it('/healthz is 200 while the database and LISTEN answer and 503 naming what is down when they do not', async () => {
-    const proxy = await TcpProxy.start('127.0.0.1', Number(new URL(t.url).port || 5432));
-    const viaProxy = proxy.urlFor(t.url);
+    const proxy = await TcpProxy.start('127.0.0.1', Number(new URL(widgetDb.t.url).port || 5432));
+    const viaProxy = proxy.urlFor(widgetDb.t.url);
     const bus = connect(viaProxy, { max: 2, connectionTimeoutMs: 1000 });
     try {
       const d = daemon({ stages: [stageA()], busDb: bus.db, connectionString: viaProxy, listenerCheckMs: 1000 });
@@ -146,7 +128,7 @@ describe('the HTTP listener', () => {
       proxy.restore();
       await waitFor(async () => (await fetch(`${d.httpUrl}/healthz`)).status, (s) => s === 200, 15_000, 'healthz back to 200');
     } finally {
-      for (const d of daemons.splice(0)) await d.stop(1000);
+      await widgetDb.stopDaemons();
       await bus.close();
       await proxy.close();
     }
@@ -169,8 +151,8 @@ describe('the HTTP listener', () => {
     letStart();
     await starting;
     expect((await fetch(`${d.httpUrl}/readyz`)).status).toBe(200);
-    await insertWidgets(t.db, 1);
-    await waitFor(async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM leases WHERE worker_id IS NOT NULL`.execute(t.db)).rows[0].n, (n) => n === 1);
+    await insertWidgets(widgetDb.t.db, 1);
+    await waitFor(async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM leases WHERE worker_id IS NOT NULL`.execute(widgetDb.t.db)).rows[0].n, (n) => n === 1);
     const stopping = d.stop(5000);
     const late = await fetch(`${d.httpUrl}/readyz`);
     expect(late.status).toBe(503);

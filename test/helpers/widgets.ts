@@ -1,6 +1,9 @@
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { sql } from 'kysely';
+import { Daemon, type DaemonOptions } from '../../src/bus/daemon.js';
 import type { Db } from '../../src/db/connect.js';
 import type { StageDefinition, SubjectRow, HandlerContext, StageResult } from '../../src/bus/stage.js';
+import { createTestDb, type TestDb } from './db.js';
 
 /** A small subject table with two spine columns and doorbells, for bus tests. */
 export async function createWidgets(db: Db, rows = 0): Promise<void> {
@@ -57,3 +60,42 @@ export async function count(db: Db, where: string): Promise<number> {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface WidgetsFixture {
+  t: TestDb;
+  /** A daemon over the test database (short poll and sweep intervals, `defaults`, then `opts`), stopped after the test. */
+  daemon(opts: Partial<DaemonOptions> & Pick<DaemonOptions, 'stages'>): Daemon;
+  /** Stops the test's daemons now (the fixture does after each test). */
+  stopDaemons(): Promise<void>;
+}
+
+/**
+ * The hooks of a bus test file: one throwaway database for the file; before
+ * each test the bus tables emptied and a fresh widgets table; after it, the
+ * test's daemons stopped, then `cleanup` (what else the test opened).
+ */
+export function widgetsFixture(o: { defaults?: Partial<DaemonOptions>; cleanup?: () => Promise<void> } = {}): WidgetsFixture {
+  const daemons: Daemon[] = [];
+  const f = {
+    daemon(opts: Partial<DaemonOptions> & Pick<DaemonOptions, 'stages'>): Daemon {
+      const d = new Daemon({ db: f.t.db, connectionString: f.t.url, pollIntervalMs: 200, sweepIntervalMs: 200, ...o.defaults, ...opts });
+      daemons.push(d);
+      return d;
+    },
+    async stopDaemons() {
+      await Promise.all(daemons.splice(0).map((d) => d.stop(1000)));
+    },
+  } as WidgetsFixture;
+  beforeAll(async () => { f.t = await createTestDb(); });
+  afterAll(async () => { await f.t.destroy(); });
+  beforeEach(async () => {
+    await sql`DROP TABLE IF EXISTS widgets`.execute(f.t.db);
+    await sql`TRUNCATE leases, stage_runs, rate_limit_pauses, stage_settings, stages, workers, host_resources`.execute(f.t.db);
+    await createWidgets(f.t.db);
+  });
+  afterEach(async () => {
+    await f.stopDaemons();
+    await o.cleanup?.();
+  });
+  return f;
+}
