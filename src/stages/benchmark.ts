@@ -7,6 +7,7 @@ import { PermanentError, ServiceDownError, type HandlerContext, type StageDefini
 import { reportServiceOk } from '../bus/attempt-scope.js';
 import type { Database } from '../db/schema.js';
 import { EnvironmentGoneError, type EnvironmentRef, type ExecSession } from '../adapters/executors/executor.js';
+import { abortError } from '../adapters/process/run-process.js';
 import { RepoUnavailableError, type RepoRef } from '../adapters/git/repo-store.js';
 import { buildLayout, findAsvConfig, isBenchmarkSuitePath } from '../domain/build-layout.js';
 import { declaresExtensions } from '../domain/build-script.js';
@@ -20,7 +21,7 @@ import { baseLineRanges } from '../domain/changed-lines.js';
 import { RUNNER_PATH } from '../measure/runner.js';
 import { ENVIRONMENT_GONE_COST, rebuildsRequested, requestRebuild } from '../store/rebuild-environment.js';
 import type { StageDeps } from './deps.js';
-import { EXECUTOR_GROUP } from './synthesize-images.js';
+import { EXECUTOR_GROUP, executorAvailability } from './executor-availability.js';
 
 export const BENCHMARK_STAGE = 'benchmark';
 
@@ -90,12 +91,7 @@ export function benchmark(deps: StageDeps): StageDefinition {
   const cpus = config.PERFMINE_BENCHMARK_CPUS ?? String(Math.max(0, os.cpus().length - 1));
   const testTimeoutMs = config.PERFMINE_TEST_TIMEOUT_S * 1000;
   const runner = readFileSync(RUNNER_PATH);
-  let availability: { at: number; ok: true } | { at: number; ok: false; reason: string } | null = null;
-
-  async function ensureAvailable(signal: AbortSignal): Promise<void> {
-    if (!availability || Date.now() - availability.at > 60_000) availability = { at: Date.now(), ...(await executor.available(signal)) };
-    if (!availability.ok) throw new ServiceDownError(EXECUTOR_GROUP, `the ${executor.kind} executor cannot run benchmarks: ${availability.reason}`);
-  }
+  const ensureAvailable = executorAvailability(executor, 'run benchmarks');
 
   return {
     name: BENCHMARK_STAGE, ordinal: 7, subjectTable: 'pull_requests',
@@ -245,7 +241,7 @@ export function benchmark(deps: StageDeps): StageDefinition {
           cpus, minSpeedup: config.PERFMINE_MIN_SPEEDUP,
           budgetSeconds: config.PERFMINE_BENCHMARK_BUDGET_S, signal,
         });
-        if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
+        if (signal.aborted) throw abortError(signal);
         ctx.addCost({ benchmarks: outcome.k, benchmark_seconds: outcome.wallSeconds });
         return record({ decision: outcome.decision, reason: outcome.reason, machine, split, testsOk: verdict.ok, testsSummary, outcome });
       } finally {

@@ -26,10 +26,9 @@ import {
 import type { StageDeps } from './deps.js';
 import { loadPrompt, PROMPTS_DIR, recordPrompts } from './prompts.js';
 import { reportServiceOk } from '../bus/attempt-scope.js';
+import { EXECUTOR_GROUP, executorAvailability } from './executor-availability.js';
 
 export const SYNTHESIZE_STAGE = 'synthesize_images';
-/** The breaker group of an executor that cannot work at all (no Docker engine, no base image). */
-export const EXECUTOR_GROUP = 'executor';
 
 /** What the LLM answers: a script, checked before it runs. */
 const synthesisAnswer = z.object({
@@ -62,12 +61,7 @@ export function synthesizeImages(deps: StageDeps): StageDefinition {
    * (SIMILAR) before asking the LLM itself.
    */
   const llmPhases = new Map<number, Promise<void>>();
-  let availability: { at: number; ok: true } | { at: number; ok: false; reason: string } | null = null;
-
-  async function ensureAvailable(signal: AbortSignal): Promise<void> {
-    if (!availability || Date.now() - availability.at > 60_000) availability = { at: Date.now(), ...(await executor.available(signal)) };
-    if (!availability.ok) throw new ServiceDownError(EXECUTOR_GROUP, `the ${executor.kind} executor cannot build: ${availability.reason}`);
-  }
+  const ensureAvailable = executorAvailability(executor, 'build');
 
   return {
     name: SYNTHESIZE_STAGE, ordinal: 6, subjectTable: 'pull_requests',
