@@ -9,7 +9,7 @@ import type { LineRanges } from '../domain/changed-lines.js';
 import { decidePr, fasterPValue, minSamplesPerSide, planSamples } from '../domain/pr-gate.js';
 import { DEFAULT_GATE_MARGIN, DEFAULT_P_THRESHOLD, fastestHalf, median } from '../domain/stats.js';
 import { benchmarkId, exactBenchmarkRegex, measureTrees, type BenchmarkReport } from './measure.js';
-import { hostRunnerPath, parseRunnerJson, runRunner, type RunInEnvironment, type RunnerBenchmark, type RunnerPlan } from './runner.js';
+import { hostRunnerPath, NO_LIMIT_MS, parseRunnerJson, runRunner, type RunInEnvironment, type RunnerBenchmark, type RunnerPlan } from './runner.js';
 
 export type { RunInEnvironment } from './runner.js';
 export { hostRun } from './runner.js';
@@ -101,7 +101,6 @@ export interface OracleOutcome {
 export const DEFAULT_BUDGET_SECONDS = 60;
 const DEFAULT_ROUNDS = 4;
 const DEFAULT_SAMPLES_PER_ROUND = 10;
-const NO_LIMIT_MS = 2 ** 31 - 1;
 
 interface TraceOutput {
   python?: string;

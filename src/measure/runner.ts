@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { childEnv } from '../adapters/process/child-env.js';
-import { abortError, runProcess } from '../adapters/process/run-process.js';
+import { abortError, MAX_TIMER_MS, runProcess } from '../adapters/process/run-process.js';
 
 /** The Python runner, shipped with the package and run with the target environment's interpreter. */
 export const RUNNER_PATH = fileURLToPath(new URL('../../src/measure/runner/perfmine_asv_runner.py', import.meta.url));
@@ -20,7 +20,7 @@ export interface RunInEnvironment {
 }
 
 /** No limit on a runner call unless the caller sets one (setTimeout's own maximum). */
-const NO_LIMIT_MS = 2 ** 31 - 1;
+export const NO_LIMIT_MS = MAX_TIMER_MS;
 
 /** `run` on this host: runProcess (allow-listed environment, the whole family killed on abort or timeout). */
 export function hostRun(o: { onProgress?: (line: string) => void; cwd?: string } = {}): RunInEnvironment {

@@ -1,7 +1,5 @@
+import { MAX_TIMER_MS } from '../process/run-process.js';
 import type { SessionOptions } from './executor.js';
-
-/** setTimeout fires at once past 2^31-1 ms; longer deadlines are held at that. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Ends a session (calls `end`) at its deadline or when its owner's signal

@@ -63,7 +63,7 @@ const DEFAULT_GRACE_MS = 2000;
 /** How long to wait for the pipes to close once every process is gone (a stuck D-state holder must not hang us). */
 const CLOSE_WAIT_MS = 2000;
 /** setTimeout's own limit (longer delays would fire at once). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Runs `cmd args` as described above. Rejects only when the program cannot be started. */
 export async function runProcess(cmd: string, args: readonly string[], o: RunProcessOptions = {}): Promise<ProcessResult> {

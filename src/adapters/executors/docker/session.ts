@@ -9,10 +9,10 @@
  * kill the container and everything in it, and remove it.
  */
 import type Docker from 'dockerode';
-import { OutputTail } from '../../process/run-process.js';
+import { MAX_TIMER_MS, OutputTail } from '../../process/run-process.js';
 import { childEnv } from '../../process/child-env.js';
 import type { EnvironmentRef, ExecResult, ExecSession, SessionOptions, SessionRunOptions } from '../executor.js';
-import { MAX_TIMER_MS, sessionLifetime } from '../session-lifetime.js';
+import { sessionLifetime } from '../session-lifetime.js';
 import { demux, hostConfig } from './containers.js';
 import { containerName, removeContainer, withSignal } from './engine.js';
 import { BUILD_USER, BUILD_USER_SPEC, envList, IMAGE_ENV, REPO_DIR, ROOT } from './layout.js';
